@@ -1,0 +1,192 @@
+"""The `agorabench` command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agorabench.config import (
+    EMBEDDED_MODEL,
+    GenerateConfig,
+    GeneratorConfig,
+    load_config,
+    parse_model,
+    resolve_generator,
+)
+from agorabench.errors import AgorabenchError
+
+app = typer.Typer(
+    name="agorabench",
+    help="Measure language models as synthetic data generators (AgoraBench).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Measure language models as synthetic data generators (AgoraBench)."""
+
+
+EXAMPLE_INSTRUCTIONS = Path(__file__).parent / "data" / "examples" / "instructions.jsonl"
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def user_errors(command):
+    """Turn expected problems into one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AgorabenchError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            print(
+                "interrupted: finished records are saved; run the same command again to resume",
+                file=sys.stderr,
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _override(config: GenerateConfig, section: str, **values: Any) -> GenerateConfig:
+    """Apply command-line values (those given) on top of the config file, re-validating them."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if not given:
+        return config
+    data = config.model_dump()
+    data[section] = {**data[section], **given}
+    return parse_model(GenerateConfig, data, "command line")
+
+
+@app.command()
+@user_errors
+def generate(
+    config_file: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of generate settings")] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option("--generator", "-g", help=f"preset, generator .yaml, or backend:model (default: {EMBEDDED_MODEL})"),
+    ] = None,
+    base_url: Annotated[
+        list[str] | None, typer.Option("--base-url", help="endpoint URL; repeat to spread load over several")
+    ] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="JSONL of instructions (task 'answer')")
+    ] = None,
+    n: Annotated[int | None, typer.Option("-n", help="number of records (default: all inputs)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
+    seed: Annotated[int | None, typer.Option(help="run seed (sampling and ordering)")] = None,
+    temperature: Annotated[float | None, typer.Option(help="sampling temperature (default: 1.0)")] = None,
+    top_p: Annotated[float | None, typer.Option(help="nucleus sampling (default: 0.9)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max tokens per response (default: 4096)")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="requests in flight (default: generator's)")] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="reuse identical requests")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="estimate cost and time; send nothing")] = False,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
+    ] = None,
+) -> None:
+    """Generate records with a generator model; rerun the same command to resume."""
+    from agorabench.generation.answer_task import AnswerTask
+    from agorabench.generation.progress import RichProgress, wants_progress
+    from agorabench.generation.runner import run_generate
+
+    config = load_config(GenerateConfig, config_file) if config_file else GenerateConfig()
+    config = _override(config, "sampling", temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    config = _override(config, "engine", cache=cache)
+    if n is not None:
+        config = config.model_copy(update={"n": n})
+    if seed is not None:
+        config = config.model_copy(update={"seed": seed})
+
+    source = str(config_file) if config_file and generator is None else "--generator"
+    gen = resolve_generator(generator if generator is not None else config.generator, source)
+    gen = _override_generator(gen, base_url=base_url, max_concurrency=concurrency)
+
+    path = input_file or config.task.input or EXAMPLE_INSTRUCTIONS
+    task = AnswerTask.from_file(path, config.task.system_prompt)
+    out = output or config.output_dir or Path("runs") / gen.name / task.name
+
+    if dry_run:
+        _, plan = run_generate(config, gen, task, out, dry_run=True)
+        _print_plan(gen, plan)
+        return
+    bar = RichProgress(f"{gen.name}/{task.name}") if wants_progress(progress) else None
+    if bar is not None:
+        with bar:
+            result, _ = run_generate(config, gen, task, out, progress=bar)
+    else:
+        result, _ = run_generate(config, gen, task, out)
+    _print_summary(result)
+    if result.status == "complete_with_failures":
+        raise typer.Exit(1)
+
+
+def _override_generator(gen: GeneratorConfig, **values: Any) -> GeneratorConfig:
+    given = {k: v for k, v in values.items() if v}
+    if not given:
+        return gen
+    return parse_model(GeneratorConfig, {**gen.model_dump(), **given}, "command line")
+
+
+def _print_plan(gen: GeneratorConfig, plan: dict[str, Any]) -> None:
+    cost = "unknown (no price for this model; set generator.pricing)" if plan["cost_usd"] is None else (
+        f"${plan['cost_usd']:.4f} expected, at most ${plan['max_cost_usd']:.4f}"
+    )
+    print(f"dry run for generator {gen.name!r} ({gen.backend}:{gen.model}); nothing was sent")
+    print(f"  requests:      {plan['requests']} (already done: {plan['already_done']})")
+    print(f"  prompt tokens: ~{plan['prompt_tokens']:,}")
+    print(
+        f"  output tokens: ~{plan['output_tokens']:,} "
+        f"({plan['output_tokens_per_request']} per request, before retries)"
+    )
+    print(f"  cost:          {cost}")
+    print(f"  time:          ~{_duration(plan['seconds'])}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print_summary(result) -> None:
+    stats = result.stats
+    print(
+        f"{result.status}: {result.records_total} records in {result.output_dir / 'records.jsonl'} "
+        f"({stats.succeeded} new, {stats.cached_responses} from cache), {result.failures_total} failed"
+    )
+    if stats.failure_reasons:
+        reasons = ", ".join(f"{k}: {v}" for k, v in stats.failure_reasons.most_common())
+        print(f"  failures: {reasons} (see failed.jsonl; rerun to retry them)")
+    if stats.rejections:
+        print("  rejected outputs: " + ", ".join(f"{k}: {v}" for k, v in stats.rejections.most_common()))
+    if stats.transport_errors:
+        print("  retried errors: " + ", ".join(f"{k}: {v}" for k, v in stats.transport_errors.most_common()))
+    wall = stats.as_dict()["wall_time_s"]
+    print(
+        f"  {stats.requests} requests, {stats.prompt_tokens + stats.completion_tokens:,} tokens, "
+        f"${stats.cost_usd:.4f} spent this run (${result.cost_usd_total:.4f} for all records), {wall:.1f} s"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The generation engine: scheduling, retries, cache, resume, accounting."""

@@ -1,0 +1,298 @@
+"""`agorabench generate`: set up an output folder, run the engine, write records and metadata.
+
+Layout of an output folder:
+  records.jsonl   accepted records, one JSON object a line (datasets.load_dataset("json", ...) reads it)
+  failed.jsonl    items that exhausted their retry budgets, with the reason (retried on the next run)
+  metadata.json   config, package versions, counts, rejections, failures, tokens, cost, wall time
+  run.json        what defines the run; a rerun with a different definition is refused
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agorabench import __version__
+from agorabench.config import GenerateConfig, GeneratorConfig
+from agorabench.errors import AgorabenchError
+from agorabench.generation.cache import RequestCache
+from agorabench.generation.engine import Engine, FatalRunError, RunStats, estimate_tokens, pending_items
+from agorabench.generation.store import JsonlStore
+from agorabench.generation.task import Task
+from agorabench.llm import create_backend
+from agorabench.llm.base import FatalError
+
+RECORDS = "records.jsonl"
+FAILURES = "failed.jsonl"
+METADATA = "metadata.json"
+RUN_IDENTITY = "run.json"
+
+_VERSIONED_PACKAGES = ("openai", "anthropic", "aiohttp", "pydantic", "torch", "transformers", "vllm")
+
+# Dry-run assumptions, documented in docs/engine.md: an API streams ~60 tokens/s per request after
+# ~0.5 s to first token; the embedded model decodes ~110 tokens/s in batches of 8 on 2 CPU cores.
+API_TOKENS_PER_S = 60.0
+API_FIRST_TOKEN_S = 0.5
+LOCAL_TOKENS_PER_S = 110.0
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"agorabench": __version__, "python": sys.version.split()[0]}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class OutputFolder:
+    """An output folder held by one process at a time (a lock file), bound to one run definition."""
+
+    def __init__(self, path: Path, identity: dict[str, Any]):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self._lock = open(path / ".lock", "w")  # noqa: SIM115 - held for the life of the run
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AgorabenchError(f"{path}: another agorabench process is writing this folder") from None
+        self._check_identity(identity)
+
+    def _check_identity(self, identity: dict[str, Any]) -> None:
+        file = self.path / RUN_IDENTITY
+        canonical = json.loads(json.dumps(identity, default=str))
+        if file.exists():
+            previous = json.loads(file.read_text())
+            if previous != canonical:
+                changed = sorted(k for k in set(previous) | set(canonical) if previous.get(k) != canonical.get(k))
+                raise AgorabenchError(
+                    f"{self.path}: holds a run with a different {', '.join(changed)}; "
+                    "choose another output folder (-o) to start a new run"
+                )
+            return
+        file.write_text(json.dumps(canonical, indent=2) + "\n")
+
+    def release(self) -> None:
+        self._lock.close()
+
+
+def run_identity(task: Task, generator: GeneratorConfig, config: GenerateConfig) -> dict[str, Any]:
+    return {
+        "task": task.identity(),
+        "generator": {"name": generator.name, "backend": generator.backend, "model": generator.model},
+        "sampling": config.sampling.model_dump(mode="json"),
+        "seed": config.seed,
+    }
+
+
+@dataclass
+class GenerateResult:
+    output_dir: Path
+    stats: RunStats
+    records_total: int
+    failures_total: int
+    cost_usd_total: float
+    status: str
+
+
+async def check_reachable(generator: GeneratorConfig, timeout_s: float = 10.0) -> None:
+    """Fail fast, in one line, when an endpoint does not even accept a TCP connection."""
+    if generator.backend not in ("openai", "anthropic"):
+        return
+    for url in generator.base_urls:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout_s)
+        except (OSError, TimeoutError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise AgorabenchError(f"cannot reach generator {generator.name!r} at {url}: {reason}") from None
+        writer.close()
+
+
+def estimate_plan(
+    task: Task, config: GenerateConfig, pending: list, generator: GeneratorConfig, already_done: int
+) -> dict[str, Any]:
+    """What a run would cost and take, before any request: rough by design, clearly labelled."""
+    sampling = config.sampling
+    prompt_tokens = sum(estimate_tokens(task.messages(item, 0)) for item in pending)
+    output_each = min(sampling.max_tokens, config.engine.expected_output_tokens)
+    output_tokens = output_each * len(pending)
+    price = generator.price()
+    cost = None
+    if price is not None:
+        cost = (prompt_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / 1e6
+    if generator.backend in ("local",):
+        seconds = output_tokens / LOCAL_TOKENS_PER_S
+    else:
+        latency = API_FIRST_TOKEN_S + output_each / API_TOKENS_PER_S
+        per_s = generator.max_concurrency / latency
+        if generator.requests_per_minute:
+            per_s = min(per_s, generator.requests_per_minute / 60)
+        if generator.tokens_per_minute:
+            per_request = prompt_tokens / max(len(pending), 1) + sampling.max_tokens
+            per_s = min(per_s, generator.tokens_per_minute / 60 / per_request)
+        seconds = len(pending) / per_s if pending else 0.0
+    return {
+        "requests": len(pending),
+        "already_done": already_done,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "output_tokens_per_request": output_each,
+        "cost_usd": None if cost is None else round(cost, 4),
+        "max_cost_usd": None
+        if price is None
+        else round((prompt_tokens * price.input_per_mtok + sampling.max_tokens * len(pending) * price.output_per_mtok) / 1e6, 4),
+        "seconds": round(seconds, 1),
+    }
+
+
+def write_metadata(
+    folder: Path,
+    config: GenerateConfig,
+    generator: GeneratorConfig,
+    task: Task,
+    stats: RunStats,
+    records: JsonlStore,
+    failures: JsonlStore,
+    status: str,
+    started_at: str,
+) -> dict[str, Any]:
+    by_reason: dict[str, int] = {}
+    for failure in failures.records:
+        by_reason[failure["reason"]] = by_reason.get(failure["reason"], 0) + 1
+    total_cost = sum(r.get("cost_usd") or 0.0 for r in records.records) + sum(
+        f.get("cost_usd") or 0.0 for f in failures.records
+    )
+    accepted = stats.succeeded
+    samples = accepted + sum(stats.rejections.values())
+    data = {
+        "status": status,
+        "agorabench_version": __version__,
+        "packages": package_versions(),
+        "command": sys.argv,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": json.loads(config.model_dump_json()),
+        "generator": json.loads(generator.model_dump_json()),
+        "pricing": generator.price().model_dump() if generator.price() else None,
+        "task": task.identity(),
+        "counts": {
+            "records": len(records.ids),
+            "failed": len(failures.records),
+            "failure_reasons": by_reason,
+        },
+        "cost_usd_total": round(total_cost, 6),
+        "acceptance_rate": round(accepted / samples, 4) if samples else None,
+        "this_run": stats.as_dict(),
+    }
+    tmp = folder / (METADATA + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, folder / METADATA)  # atomic: a crash never leaves half a metadata file
+    return data
+
+
+def run_generate(
+    config: GenerateConfig,
+    generator: GeneratorConfig,
+    task: Task,
+    output_dir: Path,
+    *,
+    dry_run: bool = False,
+    progress=None,
+    retry_failed: bool = True,
+) -> tuple[GenerateResult | None, dict[str, Any] | None]:
+    """Run (or, with dry_run, plan) a generation into `output_dir`. Returns (result, plan)."""
+    if dry_run:
+        # Planning writes nothing: read what is done without taking the folder.
+        done = done_ids(output_dir / RECORDS)
+        pending = pending_items(task, done, config.n)
+        return None, estimate_plan(task, config, pending, generator, already_done=len(done))
+    generator.api_key()  # a missing key is reported before any folder or request is made
+    folder = OutputFolder(output_dir, run_identity(task, generator, config))
+    records = JsonlStore(output_dir / RECORDS)
+    failures = JsonlStore(output_dir / FAILURES)
+    cache = None
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        if retry_failed and failures.records:
+            # Earlier failures are simply not done yet: start their file afresh and try them again.
+            failures.close()
+            (output_dir / FAILURES).unlink()
+            failures = JsonlStore(output_dir / FAILURES)
+        pending = pending_items(task, records.ids, config.n)
+        if config.engine.cache:
+            cache = RequestCache(config.engine.resolved_cache_dir() / "requests.sqlite")
+        engine_args = dict(
+            task=task,
+            generator=generator,
+            sampling=config.sampling,
+            config=config.engine,
+            records=records,
+            failures=failures,
+            cache=cache,
+            seed=config.seed,
+            progress=progress,
+            stats=(stats := RunStats(planned=len(pending))),
+        )
+        status = "interrupted"
+        try:
+            if pending:
+                asyncio.run(_run_engine(engine_args, generator, pending))
+            status = "complete" if not failures.records else "complete_with_failures"
+        except FatalRunError as exc:
+            status = "failed"
+            raise AgorabenchError(str(exc)) from None
+        except AgorabenchError:
+            status = "failed"
+            raise
+        finally:
+            records.sync()
+            failures.sync()
+            write_metadata(output_dir, config, generator, task, stats, records, failures, status, started_at)
+        total_cost = sum(r.get("cost_usd") or 0.0 for r in records.records)
+        return (
+            GenerateResult(output_dir, stats, len(records.ids), len(failures.records), total_cost, status),
+            None,
+        )
+    finally:
+        records.close()
+        failures.close()
+        if cache is not None:
+            cache.close()
+        folder.release()
+
+
+def done_ids(path: Path) -> set[str]:
+    ids: set[str] = set()
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                ids.add(json.loads(line)["id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line; the real run repairs it
+    return ids
+
+
+async def _run_engine(engine_args: dict[str, Any], generator: GeneratorConfig, pending: list) -> None:
+    await check_reachable(generator)
+    # Built inside the event loop: the SDK clients bind their connection pools to it.
+    try:
+        backend = create_backend(generator)
+    except FatalError as exc:
+        raise AgorabenchError(str(exc)) from None
+    engine = Engine(backend, **engine_args)
+    try:
+        await engine.run(pending)
+    finally:
+        await backend.aclose()

@@ -1,0 +1,113 @@
+"""The one small interface every generator backend implements.
+
+A backend turns chat `messages` plus `SamplingParams` into a `Completion`. It does not retry: it raises
+`TransientError` for failures worth retrying (the engine owns backoff, budgets and rate limits),
+`ItemError` for a request that will never succeed as sent, and `FatalError` when no request can succeed
+(bad key, unknown model) so the engine stops instead of burning through every item.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Role
+    content: str
+
+
+def as_messages(raw: list[dict] | list[Message]) -> list[Message]:
+    return [m if isinstance(m, Message) else Message(**m) for m in raw]
+
+
+class SamplingParams(BaseModel):
+    """Decoding settings sent with every request. Defaults are the paper's generation settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    max_tokens: int = Field(4096, ge=1)
+    stop: tuple[str, ...] = ()
+    # Per-request seed. The engine derives it from (run seed, item id, attempt), so a rerun sends
+    # byte-identical requests (hits the cache) and a retry after a rejected output sends a new one.
+    seed: int | None = None
+    repetition_penalty: float = Field(1.0, gt=0.0)
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    model: str
+
+
+def normalise_finish_reason(reason: str | None) -> FinishReason:
+    mapping = {
+        "stop": "stop",
+        "eos": "stop",
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "length": "length",
+        "max_tokens": "length",
+        "content_filter": "content_filter",
+        "refusal": "content_filter",
+        "tool_calls": "tool_calls",
+        "tool_use": "tool_calls",
+    }
+    return mapping.get(reason or "", "other")  # type: ignore[return-value]
+
+
+class BackendError(Exception):
+    """Base of backend failures. `kind` is a short machine-readable reason counted in the run metadata."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class TransientError(BackendError):
+    """Worth retrying: 429, 5xx, timeouts, connection resets, malformed bodies."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+        super().__init__(kind, message)
+        self.retry_after = retry_after
+
+
+class ItemError(BackendError):
+    """This request will not succeed as sent (e.g. 400 context too long); other requests may."""
+
+
+class FatalError(BackendError):
+    """No request can succeed (authentication, unknown model, missing package): stop the run."""
+
+
+class Backend(abc.ABC):
+    """An async text generator. `model` names what answers, for records, pricing and the cache key."""
+
+    model: str
+
+    @abc.abstractmethod
+    async def complete(self, messages: list[Message], params: SamplingParams) -> Completion: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections, threads or models."""
+
+    def cache_identity(self) -> str:
+        """What, besides messages and params, determines the answer: the model (never a key or URL)."""
+        return self.model
