@@ -113,7 +113,7 @@ def generate(
 
     source = str(config_file) if config_file and generator is None else "--generator"
     gen = resolve_generator(generator if generator is not None else config.generator, source)
-    gen = _override_generator(gen, base_url=base_url, max_concurrency=concurrency)
+    gen = _override_generator(gen, base_urls=base_url, max_concurrency=concurrency)
 
     path = input_file or config.task.input or EXAMPLE_INSTRUCTIONS
     task = AnswerTask.from_file(path, config.task.system_prompt)
