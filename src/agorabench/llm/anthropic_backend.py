@@ -58,22 +58,24 @@ class AnthropicBackend(Backend):
         # Anthropic takes the system prompt apart from the turns.
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
-        request = dict(
-            model=self.model,
-            messages=turns,
-            max_tokens=params.max_tokens,
-            # Recent SDKs dropped these arguments (newer models fix them), but the API still takes them
-            # for the models AgoraBench studies, so they travel in the body. Anthropic's range is [0, 1].
-            extra_body={"temperature": min(params.temperature, 1.0), "top_p": params.top_p},
-        )
+        request: dict = {
+            "model": self.model,
+            "messages": turns,
+            "max_tokens": params.max_tokens,
+            # Recent SDKs dropped these from `messages.create` (newer models fix them), but the API takes
+            # them for the models AgoraBench studies. Anthropic's temperature range is [0, 1].
+            "temperature": min(params.temperature, 1.0),
+            "top_p": params.top_p,
+        }
         if system:
             request["system"] = system
         if params.stop:
             request["stop_sequences"] = list(params.stop)
         self._in_flight[index] += 1
         try:
-            raw = await self._clients[index].messages.with_raw_response.create(**request)
-            body = raw.http_response.content
+            # The SDK's low-level `post`: its auth, headers, timeouts and error types, our body (as in
+            # the OpenAI backend, this skips per-request type-walking of the params).
+            body = await self._clients[index].post("/v1/messages", body=request, cast_to=bytes)
         except sdk.APIStatusError as exc:
             raise _classify(exc, where) from None
         except (sdk.APITimeoutError, sdk.APIConnectionError) as exc:
