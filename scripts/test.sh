@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install everything, then run the whole test suite (slow end-to-end tests included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+exec "${PYTHON:-python3}" -m pytest -q "$@"
