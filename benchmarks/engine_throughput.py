@@ -52,6 +52,7 @@ def run_engine_client(base_url: str, in_flight: int, requests: int) -> dict:
     from agorabench.generation.answer_task import AnswerTask
     from agorabench.generation.runner import run_generate
     from agorabench.llm.base import SamplingParams
+    from agorabench.llm.openai_backend import OpenAIBackend  # noqa: F401 - import cost is not per request
 
     times: list[float] = []
 
