@@ -1,0 +1,189 @@
+"""In-process vLLM (offline `vllm.LLM`) for users with a GPU: open-weight generators at full speed,
+no server to run.
+
+vLLM schedules continuously inside one `llm.chat()` call, so the backend's job is only to hand it
+many requests at once: a `MicroBatcher` gathers whatever is queued (up to 256 by default) and one
+worker thread calls `llm.chat()` with one conversation and one `vllm.SamplingParams` per request.
+`import vllm` happens in that thread on first use, so this module imports on any machine.
+
+The mapping to and from vLLM's types lives in plain functions (`vllm_sampling_kwargs`,
+`completion_from_output`) that need neither vLLM nor a GPU to test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agorabench.config import GeneratorConfig
+from agorabench.errors import AgorabenchError
+from agorabench.llm.base import (
+    Backend,
+    Completion,
+    FatalError,
+    ItemError,
+    Message,
+    SamplingParams,
+    Usage,
+    as_messages,
+    normalise_finish_reason,
+)
+from agorabench.llm.batching import MicroBatcher
+from agorabench.llm.embedded import resolve_local_model
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'agorabench[vllm]' (on a machine with a CUDA GPU)"
+MIN_BATCH = 256  # vLLM fills the GPU from its own queue; more requests per call means fewer idle gaps
+
+
+# What we read from vLLM's RequestOutput / CompletionOutput (structural, so tests need no vLLM).
+class _CompletionOutputLike(Protocol):
+    text: str
+    token_ids: Sequence[int]
+    finish_reason: str | None
+
+
+class RequestOutputLike(Protocol):
+    prompt_token_ids: Sequence[int] | None
+    outputs: Sequence[_CompletionOutputLike]
+
+
+def vllm_sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
+    """Keyword arguments of `vllm.SamplingParams` for one request (temperature 0 is greedy in vLLM)."""
+    return {
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "stop": list(params.stop),
+        "seed": params.seed,  # per request: the same seed gives the same text whatever else is running
+        "repetition_penalty": params.repetition_penalty,
+    }
+
+
+def completion_from_output(output: RequestOutputLike, model: str) -> Completion:
+    """A `Completion` from one vLLM RequestOutput (its first and only sample)."""
+    if not output.outputs:
+        raise ItemError("empty_output", "vLLM returned no output for this request")
+    first = output.outputs[0]
+    return Completion(
+        text=first.text,  # vLLM already removed the stop string and EOS
+        finish_reason=normalise_finish_reason(first.finish_reason),  # "stop" | "length" | "abort"
+        usage=Usage(
+            prompt_tokens=len(output.prompt_token_ids or ()),
+            completion_tokens=len(first.token_ids),
+        ),
+        model=model,
+    )
+
+
+def engine_kwargs(config: GeneratorConfig, model_path: str) -> dict[str, Any]:
+    """`vllm.LLM` keyword arguments: ours first, the user's `engine_args` win (devices, parallelism,
+    memory: vLLM picks the GPU itself, so `config.device` is not passed)."""
+    kwargs: dict[str, Any] = {"model": model_path, "seed": 0}
+    if config.dtype != "auto":
+        kwargs["dtype"] = config.dtype
+    return kwargs | config.engine_args
+
+
+@dataclass(frozen=True)
+class _Request:
+    messages: list[Message]
+    params: SamplingParams
+
+
+class VLLMBackend(Backend):
+    """A `vllm.LLM` in this process, created by the worker thread on first use."""
+
+    def __init__(self, config: GeneratorConfig):
+        if config.backend != "vllm":
+            raise ValueError(f"VLLMBackend needs backend 'vllm', got {config.backend!r}")
+        self.config = config
+        self.model = config.model
+        self._llm: Any = None
+        self._vllm: Any = None
+        self._load_error: FatalError | None = None
+        self._batcher: MicroBatcher[_Request, Completion] = MicroBatcher(
+            self._run_batch,
+            max_batch_size=max(config.max_batch_size, MIN_BATCH),
+            max_wait_s=0.02,  # a GPU step is cheap next to an idle GPU: wait a little longer to fill it
+            name=f"agorabench-vllm-{config.name}",
+        )
+
+    async def complete(self, messages: list[Message], params: SamplingParams) -> Completion:
+        return await self._batcher.submit(_Request(as_messages(messages), params))
+
+    async def aclose(self) -> None:
+        await self._batcher.aclose()
+        self._llm = None
+
+    # --- worker thread ---------------------------------------------------------------------------
+
+    def _run_batch(self, requests: list[_Request]) -> list[Completion | Exception]:
+        llm = self._engine()
+        try:
+            outputs = self._chat(llm, requests)
+        except ValueError as exc:
+            if len(requests) == 1:
+                # vLLM rejects a prompt longer than the context with ValueError.
+                return [ItemError("bad_request", f"vLLM rejected the request: {_one_line(exc)}")]
+            # One bad request fails vLLM's whole call: run them one by one so only it fails.
+            return [self._run_batch([request])[0] for request in requests]
+        except Exception as exc:  # the engine died (CUDA error, out of memory): nothing will succeed
+            raise FatalError("vllm_engine", f"vLLM failed: {_one_line(exc)}") from exc
+        results: list[Completion | Exception] = []
+        for output in outputs:
+            try:
+                results.append(completion_from_output(output, self.model))
+            except ItemError as exc:
+                results.append(exc)
+        return results
+
+    def _chat(self, llm: Any, requests: list[_Request]) -> list[Any]:
+        conversations = [[m.model_dump() for m in r.messages] for r in requests]
+        sampling = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.params)) for r in requests]
+        outputs = llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
+        if len(outputs) != len(requests):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+        return list(outputs)
+
+    def _engine(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        if self._load_error is not None:  # creating an engine takes minutes: fail fast afterwards
+            raise self._load_error
+        try:
+            self._llm = self._create_engine()
+        except FatalError as exc:
+            self._load_error = exc
+            raise
+        return self._llm
+
+    def _create_engine(self) -> Any:
+        try:
+            import vllm
+        except ImportError as exc:
+            raise FatalError(
+                "missing_package", f"the vllm backend needs vLLM ({exc}): {INSTALL_HINT}"
+            ) from None
+        try:
+            path = resolve_local_model(self.config.model)
+        except AgorabenchError as exc:
+            raise FatalError("model_unavailable", str(exc)) from None
+        kwargs = engine_kwargs(self.config, path)
+        log.info("starting vLLM for %s", self.config.model)
+        try:
+            llm = vllm.LLM(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - unknown model, no GPU, out of memory, bad engine_args
+            raise FatalError(
+                "model_load", f"vLLM cannot load {self.config.model!r}: {_one_line(exc)}"
+            ) from None
+        self._vllm = vllm
+        return llm
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
