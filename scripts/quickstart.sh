@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec agorabench generate -n 12 --max-tokens 256 -o runs/quickstart "$@"
+exec "${PYTHON:-python3}" -m agorabench generate -n 10 --max-tokens 320 -o runs/quickstart "$@"

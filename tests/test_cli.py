@@ -212,3 +212,29 @@ def test_changed_generator_into_same_folder_is_refused(tmp_path):
 def test_help_lists_generate():
     proc = run_cli("--help")
     assert proc.returncode == 0 and "generate" in proc.stdout
+
+
+@pytest.mark.slow
+def test_default_generator_is_the_embedded_model_end_to_end(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(
+        "\n".join(
+            json.dumps({"instruction": text})
+            for text in ["Say hello in one short sentence.", "Name one colour.", "What is 2 + 2? Answer briefly."]
+        )
+        + "\n"
+    )
+    proc = run_cli("generate", "-i", str(inputs), "-o", str(tmp_path / "out"), "--max-tokens", "96", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    records = read_jsonl(tmp_path / "out" / "records.jsonl")
+    failures = read_jsonl(tmp_path / "out" / "failed.jsonl")
+    assert len(records) + len(failures) == 3 and records
+    assert all(r["generator"] == "smollm2-135m-instruct" and r["response"].strip() for r in records)
+    assert all(r["usage"]["completion_tokens"] > 0 and r["cost_usd"] == 0 for r in records)
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert metadata["generator"]["backend"] == "local"
+    # The same command again is served from the cache: same records, no model call.
+    again = run_cli("generate", "-i", str(inputs), "-o", str(tmp_path / "again"), "--max-tokens", "96", timeout=600)
+    assert again.returncode == 0, again.stderr
+    replayed = {r["id"]: r["response"] for r in read_jsonl(tmp_path / "again" / "records.jsonl")}
+    assert replayed == {r["id"]: r["response"] for r in records}

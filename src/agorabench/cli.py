@@ -118,6 +118,10 @@ def generate(
     path = input_file or config.task.input or EXAMPLE_INSTRUCTIONS
     task = AnswerTask.from_file(path, config.task.system_prompt)
     out = output or config.output_dir or Path("runs") / gen.name / task.name
+    # Record what was actually used (defaults included) in the run's metadata.
+    config = config.model_copy(
+        update={"task": config.task.model_copy(update={"input": path}), "output_dir": out, "generator": gen}
+    )
 
     if dry_run:
         _, plan = run_generate(config, gen, task, out, dry_run=True)
@@ -130,8 +134,6 @@ def generate(
     else:
         result, _ = run_generate(config, gen, task, out)
     _print_summary(result)
-    if result.status == "complete_with_failures":
-        raise typer.Exit(1)
 
 
 def _override_generator(gen: GeneratorConfig, **values: Any) -> GeneratorConfig:

@@ -6,7 +6,7 @@ import sys
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agorabench.generation.engine import RunStats
 
@@ -18,13 +18,12 @@ class RichProgress:
         self.console = console or Console(stderr=True)
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("[red]{task.fields[failed]} failed"),
             TextColumn("{task.fields[rate]}/s"),
-            TimeElapsedColumn(),
             TextColumn("eta"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             TextColumn("{task.fields[tokens]} tok"),
             TextColumn("[green]${task.fields[dollars]}"),
             console=self.console,

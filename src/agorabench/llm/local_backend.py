@@ -155,6 +155,10 @@ class _Runtime:
             path = resolve_local_model(config.model)
         except AgorabenchError as exc:
             raise FatalError("model_unavailable", str(exc)) from None
+        from transformers.utils import logging as transformers_logging
+
+        # Its per-load "Loading weights" bars would tear through the engine's progress bar.
+        transformers_logging.disable_progress_bar()
         device = torch.device(config.device or _best_device(torch))
         dtype = _pick_dtype(torch, config.dtype, device)
         if device.type == "cpu":
