@@ -238,3 +238,26 @@ def test_default_generator_is_the_embedded_model_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr
     replayed = {r["id"]: r["response"] for r in read_jsonl(tmp_path / "again" / "records.jsonl")}
     assert replayed == {r["id"]: r["response"] for r in records}
+
+
+def test_ctrl_c_saves_work_and_says_how_to_resume(tmp_path):
+    inputs = write_instructions(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out"
+    with FakeServer(faults=Faults(latency_s=0.2)) as server:
+        args = ["generate", "-g", "openai:fake-model", "--base-url", server.openai_base_url,
+                "-i", str(inputs), "-o", str(out), "--concurrency", "2", "--no-progress"]
+        proc = subprocess.Popen(cli_command(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (out / "records.jsonl").exists() and (out / "records.jsonl").read_text().count("\n") >= 4:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert "interrupted" in stderr and "Traceback" not in stderr
+        metadata = json.loads((out / "metadata.json").read_text())
+        assert metadata["status"] == "interrupted"
+        assert metadata["counts"]["records"] == len(read_jsonl(out / "records.jsonl")) >= 4
+        assert run_cli(*args).returncode == 0
+    assert len(read_jsonl(out / "records.jsonl")) == 40
