@@ -83,7 +83,11 @@ def embedded_model_dir(name: str = EMBEDDED_MODEL) -> Path:
     model = _lookup(name)
     gguf = embedded_gguf_path(name)
     target = default_cache_dir() / "models" / name
-    return prepare_once(target, lambda tmp: _convert_gguf(gguf, model, tmp))
+    try:
+        return prepare_once(target, lambda tmp: _convert_gguf(gguf, model, tmp))
+    except (ImportError, ValueError, OSError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AgorabenchError(f"cannot convert the embedded model {name!r}: {first_line}") from None
 
 
 def resolve_local_model(model: str) -> str:
