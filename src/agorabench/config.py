@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agorabench.errors import ConfigError
+from agorabench.generation.settings.config import SettingConfig
 from agorabench.llm.base import SamplingParams
 from agorabench.llm.pricing import DEFAULT_PRICES, Pricing
 
@@ -127,11 +128,19 @@ class GenerateConfig(StrictModel):
         EMBEDDED_MODEL, description="a preset name, a generator file, or an inline generator"
     )
     task: TaskConfig = Field(default_factory=TaskConfig)
+    setting: SettingConfig | None = Field(None, description="one of the nine AgoraBench settings")
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     n: int | None = Field(None, ge=1, description="how many records (default: every input item)")
     seed: int = 42
     output_dir: Path | None = None
+
+
+    @model_validator(mode="after")
+    def _one_task(self) -> GenerateConfig:
+        if self.setting is not None and self.task.input is not None:
+            raise ValueError("give either task.input (answer a file) or setting (an AgoraBench setting), not both")
+        return self
 
 
 # --- presets ---------------------------------------------------------------------------------------

@@ -187,6 +187,7 @@ def write_metadata(
         "generator": json.loads(generator.model_dump_json()),
         "pricing": generator.price().model_dump() if generator.price() else None,
         "task": task.identity(),
+        "task_report": task.report(),
         "counts": {
             "records": len(records.ids),
             "failed": len(failures.records),
@@ -230,13 +231,14 @@ def run_generate(
             failures.close()
             (output_dir / FAILURES).unlink()
             failures = JsonlStore(output_dir / FAILURES)
+        task.restore(records.records)
         pending = pending_items(task, records.ids, config.n)
         if config.engine.cache:
             cache = RequestCache(config.engine.resolved_cache_dir() / "requests.sqlite")
         engine_args = dict(
             task=task,
             generator=generator,
-            sampling=config.sampling,
+            sampling=with_task_stops(config, task),
             config=config.engine,
             records=records,
             failures=failures,
@@ -271,6 +273,12 @@ def run_generate(
         if cache is not None:
             cache.close()
         folder.release()
+
+
+def with_task_stops(config: GenerateConfig, task: Task):
+    """The run's sampling params plus the stop phrases the task's prompts rely on."""
+    extra = tuple(s for s in task.stop if s not in config.sampling.stop)
+    return config.sampling.model_copy(update={"stop": config.sampling.stop + extra}) if extra else config.sampling
 
 
 def done_ids(path: Path) -> set[str]:

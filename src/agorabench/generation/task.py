@@ -31,6 +31,8 @@ class Task(abc.ABC):
     name: str
     # Stored on every record, e.g. {"method": "response_generation", "domain": "math"}.
     setting: dict[str, Any]
+    # Stop phrases the task's prompts rely on; added to every request's sampling params.
+    stop: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def items(self) -> Iterator[WorkItem]:
@@ -55,6 +57,13 @@ class Task(abc.ABC):
 
     def accept(self, item: WorkItem, record: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Called once per accepted record (e.g. to grow a demonstration pool)."""
+
+    def restore(self, records: list[dict[str, Any]]) -> None:  # noqa: B027 - optional hook
+        """Records already in the output folder from an earlier run (e.g. to refill a pool)."""
+
+    def report(self) -> dict[str, Any]:
+        """Task-specific counts for the run's metadata (e.g. inputs dropped before generation)."""
+        return {}
 
     def identity(self) -> dict[str, Any]:
         """What defines this task's outputs; a rerun into the same folder must have the same identity."""
