@@ -240,3 +240,46 @@ def test_accepted_instances_join_the_pool(tmp_path):
         assert len(from_run) == 1 and len(record["seed_ids"]) == 3
         shown = next(r for r in records if r["id"] == from_run[0])
         assert shown["instruction"] in prompt
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+def test_generate_command_runs_a_setting_and_resumes(tmp_path):
+    import subprocess
+
+    from conftest import REPO, cli_command
+
+    out = tmp_path / "ig"
+    responder = lambda body: valid_output("instance_generation", "code", body)  # noqa: E731
+    with FakeServer(responder=responder) as server:
+        args = [
+            "generate", "-g", "openai:fake-model", "--base-url", server.openai_base_url,
+            "--method", "instance_generation", "--domain", "code", "-n", "4", "-o", str(out), "--no-cache",
+        ]
+        first = subprocess.run(cli_command(*args), capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert first.returncode == 0, first.stderr
+        more = subprocess.run(cli_command(*args[:-5], "-n", "6", "-o", str(out), "--no-cache"),
+                              capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert more.returncode == 0, more.stderr
+        assert server.stats()["requests"] == 6  # the second run only wrote the two missing instances
+    records = read_jsonl(out / "records.jsonl")
+    assert [r["id"] for r in records] == [f"code-ig-{i:06d}" for i in range(6)]
+    assert all(r["setting"] == {"method": "instance_generation", "domain": "code"} for r in records)
+
+
+def test_setting_flags_are_checked(tmp_path):
+    import subprocess
+
+    from conftest import REPO, cli_command
+
+    def run(*args):
+        return subprocess.run(cli_command("generate", *args), capture_output=True, text=True, cwd=REPO, timeout=60)
+
+    missing = run("--method", "instance_generation", "-n", "2")
+    assert missing.returncode != 0 and "--domain is required" in missing.stderr
+    bad = run("--method", "instance_generation", "--domain", "poetry", "-n", "2")
+    assert bad.returncode != 0 and "setting.domain" in bad.stderr and "poetry" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    no_n = run("--method", "instance_generation", "--domain", "math", "--dry-run")
+    assert no_n.returncode != 0 and "needs -n" in no_n.stderr

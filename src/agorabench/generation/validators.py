@@ -126,15 +126,19 @@ def code_blocks(response: str) -> list[tuple[str, str]]:
     return [(lang.lower(), code) for lang, code in FENCED_BLOCK.findall(response)]
 
 
-def check_code(response: str, max_prose_chars: int = 0) -> list[tuple[str, str]]:
-    """The response is fenced code only (up to `max_prose_chars` of text outside the fences) and every
-    Python block parses. Returns the blocks."""
+def check_code(response: str, max_prose_chars: int = 40) -> list[tuple[str, str]]:
+    """The response is fenced code: it starts and ends with a fence, with at most `max_prose_chars` of
+    text between blocks (a label such as "Example usage:", not an explanation), and every Python block
+    parses. Returns the blocks."""
     blocks = code_blocks(response)
     if not blocks:
         raise Rejected("code_no_fence", "no fenced code block")
-    outside = FENCED_BLOCK.sub("", response).strip()
+    stripped = response.strip()
+    if not stripped.startswith("```") or not stripped.endswith("```"):
+        raise Rejected("code_prose", "text before the first or after the last code fence")
+    outside = FENCED_BLOCK.sub("", stripped).strip()
     if len(outside) > max_prose_chars:
-        raise Rejected("code_prose", f"{len(outside)} characters of text outside the code fences")
+        raise Rejected("code_prose", f"{len(outside)} characters of text between the code fences")
     for lang, code in blocks:
         if lang in PYTHON_TAGS:
             try:

@@ -28,7 +28,9 @@ class ValidationConfig(BaseModel):
     benchmark_paths: dict[Literal["math", "mbpp"], Path] = Field(
         default_factory=dict, description="local copies of benchmarks that do not ship offline"
     )
-    code_max_prose_chars: int = Field(0, ge=0, description="text allowed outside code fences")
+    code_max_prose_chars: int = Field(
+        40, ge=0, description="text allowed between code fences (labels); none before the first or after the last"
+    )
 
 
 class SettingConfig(BaseModel):
