@@ -103,6 +103,7 @@ class GenerateResult:
     failures_total: int
     cost_usd_total: float
     status: str
+    error: str | None = None
 
 
 async def check_reachable(generator: GeneratorConfig, timeout_s: float = 10.0) -> None:
@@ -219,60 +220,139 @@ def run_generate(
         done = done_ids(output_dir / RECORDS)
         pending = pending_items(task, done, config.n)
         return None, estimate_plan(task, config, pending, generator, already_done=len(done))
-    generator.api_key()  # a missing key is reported before any folder or request is made
-    folder = OutputFolder(output_dir, run_identity(task, generator, config))
-    records = JsonlStore(output_dir / RECORDS)
-    failures = JsonlStore(output_dir / FAILURES)
-    cache = None
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        if retry_failed and failures.records:
+    (result,) = run_jobs([GenerationJob(config, generator, task, output_dir, progress)], retry_failed=retry_failed)
+    if result.error is not None:
+        raise AgorabenchError(result.error)
+    return result, None
+
+
+@dataclass
+class GenerationJob:
+    """One generation into one folder. Several jobs can run at once, sharing backends."""
+
+    config: GenerateConfig
+    generator: GeneratorConfig
+    task: Task
+    output_dir: Path
+    progress: Any = None
+
+
+class _OpenJob:
+    """A job with its folder locked and its files open, from start to metadata."""
+
+    def __init__(self, job: GenerationJob, retry_failed: bool):
+        self.job = job
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.cache: RequestCache | None = None
+        self.folder = OutputFolder(job.output_dir, run_identity(job.task, job.generator, job.config))
+        self.records = JsonlStore(job.output_dir / RECORDS)
+        self.failures = JsonlStore(job.output_dir / FAILURES)
+        if retry_failed and self.failures.records:
             # Earlier failures are simply not done yet: start their file afresh and try them again.
-            failures.close()
-            (output_dir / FAILURES).unlink()
-            failures = JsonlStore(output_dir / FAILURES)
-        task.restore(records.records)
-        pending = pending_items(task, records.ids, config.n)
-        if config.engine.cache:
-            cache = RequestCache(config.engine.resolved_cache_dir() / "requests.sqlite")
-        engine_args = dict(
-            task=task,
-            generator=generator,
-            sampling=with_task_stops(config, task),
-            config=config.engine,
-            records=records,
-            failures=failures,
-            cache=cache,
-            seed=config.seed,
-            progress=progress,
-            stats=(stats := RunStats(planned=len(pending))),
+            self.failures.close()
+            (job.output_dir / FAILURES).unlink()
+            self.failures = JsonlStore(job.output_dir / FAILURES)
+        job.task.restore(self.records.records)
+        self.pending = pending_items(job.task, self.records.ids, job.config.n)
+        if job.config.engine.cache:
+            self.cache = RequestCache(job.config.engine.resolved_cache_dir() / "requests.sqlite")
+        self.stats = RunStats(planned=len(self.pending))
+        self.status = "interrupted"
+        self.error: str | None = None
+
+    def engine(self, backend) -> Engine:
+        job = self.job
+        return Engine(
+            backend,
+            task=job.task,
+            generator=job.generator,
+            sampling=with_task_stops(job.config, job.task),
+            config=job.config.engine,
+            records=self.records,
+            failures=self.failures,
+            cache=self.cache,
+            seed=job.config.seed,
+            progress=job.progress,
+            stats=self.stats,
         )
-        status = "interrupted"
+
+    def finish(self) -> GenerateResult:
+        job = self.job
+        self.records.sync()
+        self.failures.sync()
+        write_metadata(
+            job.output_dir, job.config, job.generator, job.task, self.stats, self.records, self.failures,
+            self.status, self.started_at,
+        )
+        total_cost = sum(r.get("cost_usd") or 0.0 for r in self.records.records)
+        return GenerateResult(
+            job.output_dir, self.stats, len(self.records.ids), len(self.failures.records), total_cost,
+            self.status, self.error,
+        )
+
+    def close(self) -> None:
+        self.records.close()
+        self.failures.close()
+        if self.cache is not None:
+            self.cache.close()
+        self.folder.release()
+
+
+def run_jobs(jobs: list[GenerationJob], retry_failed: bool = True) -> list[GenerateResult]:
+    """Run several generations concurrently in one event loop; jobs with the same generator share one
+    backend (one connection pool, one batch queue for a local model). A job that fails (bad key,
+    unreachable endpoint) is reported in its result and does not stop the others."""
+    for job in jobs:
+        job.generator.api_key()  # a missing key is reported before any folder or request is made
+    opened: list[_OpenJob] = []
+    try:
+        for job in jobs:
+            opened.append(_OpenJob(job, retry_failed))
         try:
-            if pending:
-                asyncio.run(_run_engine(engine_args, generator, pending))
-            status = "complete" if not failures.records else "complete_with_failures"
-        except FatalRunError as exc:
-            status = "failed"
-            raise AgorabenchError(str(exc)) from None
-        except AgorabenchError:
-            status = "failed"
+            asyncio.run(_run_all(opened))
+        except BaseException:
+            for job in opened:  # Ctrl-C or a bug: the metadata still says what happened
+                job.finish()
             raise
-        finally:
-            records.sync()
-            failures.sync()
-            write_metadata(output_dir, config, generator, task, stats, records, failures, status, started_at)
-        total_cost = sum(r.get("cost_usd") or 0.0 for r in records.records)
-        return (
-            GenerateResult(output_dir, stats, len(records.ids), len(failures.records), total_cost, status),
-            None,
-        )
+        return [job.finish() for job in opened]
     finally:
-        records.close()
-        failures.close()
-        if cache is not None:
-            cache.close()
-        folder.release()
+        for job in opened:
+            job.close()
+
+
+async def _run_all(jobs: list[_OpenJob]) -> None:
+    backends: dict[str, Any] = {}
+    try:
+        for job in jobs:
+            key = job.job.generator.model_dump_json()
+            if key not in backends:
+                try:
+                    await check_reachable(job.job.generator)
+                    # Built inside the event loop: SDK clients bind their connection pools to it.
+                    backends[key] = create_backend(job.job.generator)
+                except (AgorabenchError, FatalError) as exc:
+                    backends[key] = exc
+        outcomes = await asyncio.gather(
+            *(_run_one(job, backends[job.job.generator.model_dump_json()]) for job in jobs), return_exceptions=True
+        )
+        for outcome in outcomes:  # programming errors must not pass silently
+            if isinstance(outcome, BaseException) and not isinstance(outcome, (AgorabenchError, FatalRunError)):
+                raise outcome
+    finally:
+        for backend in backends.values():
+            if not isinstance(backend, Exception):
+                await backend.aclose()
+
+
+async def _run_one(job: _OpenJob, backend) -> None:
+    try:
+        if isinstance(backend, Exception):
+            raise backend
+        if job.pending:
+            await job.engine(backend).run(job.pending)
+        job.status = "complete" if not job.failures.records else "complete_with_failures"
+    except (AgorabenchError, FatalError, FatalRunError) as exc:
+        job.status, job.error = "failed", str(exc)
 
 
 def with_task_stops(config: GenerateConfig, task: Task):
@@ -290,17 +370,3 @@ def done_ids(path: Path) -> set[str]:
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line; the real run repairs it
     return ids
-
-
-async def _run_engine(engine_args: dict[str, Any], generator: GeneratorConfig, pending: list) -> None:
-    await check_reachable(generator)
-    # Built inside the event loop: the SDK clients bind their connection pools to it.
-    try:
-        backend = create_backend(generator)
-    except FatalError as exc:
-        raise AgorabenchError(str(exc)) from None
-    engine = Engine(backend, **engine_args)
-    try:
-        await engine.run(pending)
-    finally:
-        await backend.aclose()
