@@ -103,7 +103,8 @@ BAD_OUTPUTS = [
     ("instance_generation", "general", "[Instruction]\nExplain how vaccines train the immune system.\n[Response]\nAs an AI language model, I cannot explain.", "refusal"),
     ("response_generation", "math", "The answer is 12.", "math_no_result"),
     ("response_generation", "code", "You can use a loop.", "code_no_fence"),
-    ("quality_enhancement", "general", "[Response]\nOnly a response, no instruction.", "format"),
+    ("quality_enhancement", "general", "[Instruction]\nOnly an instruction, no response.", "format"),
+    ("quality_enhancement", "code", "[Instruction]\nWrite add(a, b).\n[Response]\nUse the plus sign.", "code_no_fence"),
 ]
 
 
@@ -115,6 +116,19 @@ def test_invalid_outputs_are_rejected_for_the_right_reason(tmp_path, method, dom
     assert result.stats.rejections[reason] == 2  # the first sample and its one retry
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["this_run"]["rejections"] == {reason: 2}
+
+
+def test_quality_enhancement_that_rewrites_only_the_response_keeps_the_instruction(tmp_path):
+    fixed = "```python\ndef fixed(xs):\n    return sorted(xs)\n```"
+    result, out = run_setting(tmp_path, "quality_enhancement", "code", lambda body: fixed, n=2)
+    records = read_jsonl(out / "records.jsonl")
+    assert len(records) == 2
+    for record in records:
+        assert record["instruction_rewritten"] is False
+        assert record["instruction"] == record["original"]["instruction"] and record["response"] == fixed
+    with_both = lambda body: valid_output("quality_enhancement", "code", body)  # noqa: E731
+    _, out = run_setting(tmp_path, "quality_enhancement", "code", with_both, n=1, out="both")
+    assert read_jsonl(out / "records.jsonl")[0]["instruction_rewritten"] is True
 
 
 def test_json_format_rejects_unparseable_json(tmp_path):
@@ -264,7 +278,7 @@ def test_generate_command_runs_a_setting_and_resumes(tmp_path):
         assert more.returncode == 0, more.stderr
         assert server.stats()["requests"] == 6  # the second run only wrote the two missing instances
     records = read_jsonl(out / "records.jsonl")
-    assert [r["id"] for r in records] == [f"code-ig-{i:06d}" for i in range(6)]
+    assert sorted(r["id"] for r in records) == [f"code-ig-{i:06d}" for i in range(6)]
     assert all(r["setting"] == {"method": "instance_generation", "domain": "code"} for r in records)
 
 

@@ -89,6 +89,8 @@ class SettingTask(Task):
     method: str
     # Whether the output carries a new instruction (IG, QE) that must be new and uncontaminated.
     writes_instruction: bool = True
+    # QE: a reply that rewrites only the response keeps the input's instruction (recorded as such).
+    keeps_instruction_if_absent: bool = False
 
     def __init__(self, config: SettingConfig, seeds: list[dict[str, Any]], n: int | None, seed: int):
         self.config = config
@@ -129,15 +131,18 @@ class SettingTask(Task):
         if self.json_output:
             data = parse_json_object(text)
             return {k: v.strip() for k, v in data.items() if k in ("instruction", "response", "tests") and isinstance(v, str)}
-        if not self.writes_instruction:
-            sections = split_sections(text)
-            return {"response": sections.get("response", text.split(END_MARKER, 1)[0]).strip()}
         sections = split_sections(text)
+        if not self.writes_instruction or (self.keeps_instruction_if_absent and "instruction" not in sections):
+            # The whole reply is the response when it has no section headers at all.
+            body = sections.get("response") if sections else text.split(END_MARKER, 1)[0]
+            if body is None:
+                raise Rejected("format", "missing [Response] section")
+            return {"response": body.strip()}
         if "instruction" not in sections or "response" not in sections:
             raise Rejected("format", "missing [Instruction] or [Response] section")
         return sections
 
-    def validate(self, instruction: str, response: str, tests: str | None) -> list[str]:
+    def validate(self, instruction: str, response: str, tests: str | None, new_instruction: bool = True) -> list[str]:
         """Run every check; raise Rejected on the first failure; return the names of the checks passed."""
         passed = []
         validators.check_placeholders(instruction + "\n" + response, stop_phrases=(END_MARKER,))
@@ -158,7 +163,7 @@ class SettingTask(Task):
         count = _token_counter(self.config.validation.tokenizer)
         validators.check_token_budget(instruction, response, count, self.config.validation.token_budget)
         passed.append("token_budget")
-        if self.writes_instruction:
+        if self.writes_instruction and new_instruction:
             if (found := self.duplicates.find(instruction)) is not None:
                 kind, match = found
                 raise Rejected(kind, f"instruction duplicates {match}")
@@ -172,10 +177,14 @@ class SettingTask(Task):
     def parse(self, item: WorkItem, completion: Completion) -> dict[str, Any]:
         self.check(completion)
         fields = self.extract(completion.text)
-        instruction = fields.get("instruction", item.payload.get("instruction", "")) if self.writes_instruction else item.payload["instruction"]
+        rewrote = "instruction" in fields
+        instruction = fields["instruction"] if rewrote else item.payload.get("instruction", "")
+        if self.writes_instruction and not rewrote and not self.keeps_instruction_if_absent:
+            raise Rejected("format", "no instruction in the output")
         response = fields.get("response", "")
         tests = fields.get("tests") or None
-        passed = self.validate(instruction, response, tests)
+        # A kept QE instruction was screened (duplicates, benchmarks) as an input already.
+        passed = self.validate(instruction, response, tests, new_instruction=rewrote)
         record = {
             "instruction": instruction,
             "response": response,
@@ -185,6 +194,8 @@ class SettingTask(Task):
         }
         if tests:
             record["tests"] = tests
+        if self.keeps_instruction_if_absent:
+            record["instruction_rewritten"] = rewrote
         return record
 
     def accept(self, item: WorkItem, record: dict[str, Any]) -> None:

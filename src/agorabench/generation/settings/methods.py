@@ -105,6 +105,7 @@ class QualityEnhancement(SettingTask):
     """An (instruction, response) pair in, an improved pair out."""
 
     method = "quality_enhancement"
+    keeps_instruction_if_absent = True
 
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)
