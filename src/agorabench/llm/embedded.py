@@ -169,6 +169,10 @@ def _convert_gguf(gguf: Path, model: EmbeddedModel, out: Path) -> None:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as transformers_logging
+
+    # A one-line log says what happens; transformers' per-tensor bars would tear through ours.
+    transformers_logging.disable_progress_bar()
     log.info("converting %s to %s (once; ~20 s on 2 CPU cores)", gguf.name, out.parent)
     started = time.monotonic()
     folder, name = gguf.parent, gguf.name
