@@ -10,6 +10,7 @@ machinery itself (locking, atomic rename, crash cleanup) is tested on tiny folde
 from __future__ import annotations
 
 import asyncio
+import json
 import importlib.util
 import threading
 import time
@@ -366,3 +367,32 @@ def test_vllm_missing_is_fatal_with_install_hint() -> None:
     (result,) = complete_all(backend, (QUESTION, SamplingParams()))
     asyncio.run(backend.aclose())
     assert isinstance(result, FatalError) and "pip install 'agorabench[vllm]'" in str(result)
+
+
+@needs_model
+@pytest.mark.slow
+def test_a_model_without_chat_template_gets_the_plain_format(tmp_path: Path) -> None:
+    import shutil
+
+    from agorabench.llm.local_backend import LocalBackend
+
+    # A "base model": the embedded model's folder with its chat template removed.
+    base = tmp_path / "base"
+    shutil.copytree(embedded_model_dir(), base)
+    (base / "chat_template.jinja").unlink()
+    config_file = base / "tokenizer_config.json"
+    tokenizer_config = json.loads(config_file.read_text())
+    tokenizer_config.pop("chat_template", None)
+    config_file.write_text(json.dumps(tokenizer_config))
+
+    local = LocalBackend(GeneratorConfig(name="base", backend="local", model=str(base)))
+    try:
+        (answer,) = complete_all(local, (QUESTION, SamplingParams(temperature=0, max_tokens=48)))
+        assert isinstance(answer, Completion), answer
+        assert "### Instruction:" not in answer.text  # the plain format's stop sequence
+        strict = LocalBackend(GeneratorConfig(name="b", backend="local", model=str(base), prompt_template="chat"))
+        (refused,) = complete_all(strict, (QUESTION, SamplingParams(max_tokens=4)))
+        assert isinstance(refused, FatalError) and "no chat template" in str(refused)
+        asyncio.run(strict.aclose())
+    finally:
+        asyncio.run(local.aclose())

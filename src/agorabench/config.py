@@ -47,6 +47,9 @@ class GeneratorConfig(StrictModel):
     max_batch_size: int = Field(8, ge=1)
     device: str | None = Field(None, description="local backend: cpu, cuda, ... (default: best available)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    prompt_template: Literal["auto", "chat", "plain"] = Field(
+        "auto", description="local: the model's chat template, or the plain format for base models (auto: chat if any)"
+    )
     engine_args: dict[str, Any] = Field(default_factory=dict, description="vllm.LLM keyword arguments")
 
     @field_validator("api_key_env")

@@ -42,6 +42,7 @@ from agorabench.llm.base import (
 )
 from agorabench.llm.batching import MicroBatcher
 from agorabench.llm.embedded import resolve_local_model
+from agorabench.llm.plain_template import PLAIN_CHAT_TEMPLATE, PLAIN_STOPS
 
 if TYPE_CHECKING:  # torch and transformers load lazily: importing this module must stay cheap
     import torch
@@ -110,7 +111,10 @@ class LocalBackend(Backend):
                     f"prompt has {len(prompt)} tokens; {self.model} takes at most {runtime.context}",
                 )
                 continue
-            rows.append(_Row(i, prompt, request.params, min(request.params.max_tokens, room)))
+            params = request.params
+            if runtime.extra_stops:
+                params = params.model_copy(update={"stop": params.stop + runtime.extra_stops})
+            rows.append(_Row(i, prompt, params, min(params.max_tokens, room)))
         if rows:
             for row, completion in zip(rows, runtime.generate(rows, self.model)):
                 results[row.index] = completion
@@ -140,6 +144,7 @@ class _Runtime:
     eos_ids: list[int]
     pad_id: int
     context: int
+    extra_stops: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, config: GeneratorConfig) -> _Runtime:
@@ -170,10 +175,15 @@ class _Runtime:
             raise FatalError(
                 "model_load", f"cannot load local model {config.model!r}: {_one_line(exc)}"
             ) from None
-        if not tokenizer.chat_template:
+        extra_stops: tuple[str, ...] = ()
+        if config.prompt_template == "plain" or (config.prompt_template == "auto" and not tokenizer.chat_template):
+            # A base model: the fixed plain format, and a stop where it would start the next turn.
+            tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+            extra_stops = PLAIN_STOPS
+        elif not tokenizer.chat_template:
             raise FatalError(
                 "no_chat_template",
-                f"{config.model!r} has no chat template (a base model?): the generator must be a chat model",
+                f"{config.model!r} has no chat template (a base model?): use prompt_template: plain",
             )
         tokenizer.padding_side = "left"
         eos = model.generation_config.eos_token_id
@@ -185,7 +195,7 @@ class _Runtime:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
         context = getattr(model.config, "max_position_embeddings", None) or 2048
         log.info("loaded %s on %s (%s), context %d", config.model, device, dtype, context)
-        return cls(model, tokenizer, device, eos_ids, pad_id, context)
+        return cls(model, tokenizer, device, eos_ids, pad_id, context, extra_stops)
 
     def encode(self, messages: list[Message]) -> list[int]:
         text = self.tokenizer.apply_chat_template(
