@@ -158,6 +158,49 @@ def generate(
     _print_summary(result)
 
 
+@app.command()
+@user_errors
+def evaluate(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="checkpoint folder, Hub id, preset, backend:model or generator .yaml")
+    ],
+    benchmark: Annotated[
+        str, typer.Option("--benchmark", "-b", help="comma-separated: gsm8k, math, humaneval, mbpp, ifeval, alpaca_eval, arena_hard")
+    ] = "gsm8k",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
+    limit: Annotated[int | None, typer.Option(help="a seeded random subset of N items per benchmark")] = None,
+    seed: Annotated[int, typer.Option(help="subset and sampling seed")] = 42,
+    judge: Annotated[
+        str | None, typer.Option(help="judge model for alpaca_eval and arena_hard (preset, backend:model, .yaml)")
+    ] = None,
+    benchmark_path: Annotated[
+        str | None, typer.Option(help="local file or Hub id for benchmarks that do not ship (math, mbpp)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="grading processes")] = 2,
+) -> None:
+    """Score a model on benchmarks: per-item results and a summary with a 95% CI."""
+    from agorabench.evaluation.benchmarks import get
+    from agorabench.evaluation.evaluate import evaluate as run_evaluation
+    from agorabench.evaluation.runner import resolve_model
+
+    names = [name.strip() for name in benchmark.split(",") if name.strip()]
+    for name in names:
+        get(name)
+    target = resolve_model(model)
+    judge_config = resolve_generator(judge, "--judge") if judge else None
+    out = output or Path("runs") / "evaluate" / target.name
+    options = {"path": benchmark_path} if benchmark_path else {}
+    summaries = run_evaluation(
+        target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers
+    )
+    for name, summary in summaries.items():
+        low, high = summary["ci95"]
+        print(
+            f"{name:12} {summary['metric']:>30}: {summary['score']:6.2f}  (95% CI {low:.2f}-{high:.2f}, n={summary['n']})"
+        )
+    print(f"results in {out}")
+
+
 def _with_setting(
     config: GenerateConfig,
     method: str | None,

@@ -212,7 +212,7 @@ def read_rows(path: Path) -> list[Row]:
                 rows = json.loads(text)
             else:
                 rows = []
-                for number, line in enumerate(text.splitlines(), start=1):
+                for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 is data
                     if line.strip():
                         try:
                             rows.append(json.loads(line))

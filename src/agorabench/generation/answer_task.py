@@ -18,7 +18,7 @@ from agorabench.llm.base import Completion, Message
 def read_instructions(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file, each with a non-empty string `instruction` (and optionally `id`)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in JSON strings
     except FileNotFoundError:
         raise AgorabenchError(f"{path}: input file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

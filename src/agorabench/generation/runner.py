@@ -364,7 +364,7 @@ def with_task_stops(config: GenerateConfig, task: Task):
 def done_ids(path: Path) -> set[str]:
     ids: set[str] = set()
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines: U+2028 may sit in JSON strings
             try:
                 ids.add(json.loads(line)["id"])
             except (ValueError, KeyError, TypeError):

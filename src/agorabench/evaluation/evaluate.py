@@ -1,0 +1,106 @@
+"""`agorabench evaluate`: a model's score on benchmarks, with the per-item evidence.
+
+Output, per benchmark, under OUT/<benchmark>/:
+  outputs/        the engine's folder (records.jsonl, metadata.json): resumable, cached
+  results.jsonl   one line per item: prompt, output, extracted answer, verdict, timing
+  summary.json    score, metric, n, 95% bootstrap CI, data checksum and source, decoding
+and OUT/summary.json with every benchmark's summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from agorabench.config import GeneratorConfig
+from agorabench.evaluation.benchmarks import GradeContext, get
+from agorabench.evaluation.runner import generate_outputs
+from agorabench.evaluation.stats import bootstrap_mean_ci
+
+
+def subset(items: list[Any], limit: int | None, seed: int) -> list[Any]:
+    """A seeded random subset of `limit` items, kept in the benchmark's order (all items if None)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    chosen = set(random.Random(seed).sample(range(len(items)), limit))
+    return [item for i, item in enumerate(items) if i in chosen]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def evaluate_benchmark(
+    model: GeneratorConfig,
+    name: str,
+    out_dir: Path,
+    *,
+    limit: int | None = None,
+    seed: int = 42,
+    judge: GeneratorConfig | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int = 2,
+    progress=None,
+) -> dict[str, Any]:
+    benchmark = get(name)
+    started = time.monotonic()
+    data = benchmark.load(options or {})
+    data = dataclasses.replace(data, items=subset(data.items, limit, seed))
+    prompts = benchmark.prompts(data)
+    folder = out_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    records = generate_outputs(
+        model, name, benchmark.domain, prompts, benchmark.decoding, folder / "outputs", seed=seed, progress=progress
+    )
+    outputs = {p.id: records[p.id]["response"] for p in prompts}
+    graded = benchmark.grade(data, outputs, GradeContext(out_dir=folder, judge=judge, workers=workers, seed=seed))
+    if graded.ci is not None:
+        ci = graded.ci
+    else:
+        low, high = bootstrap_mean_ci(graded.per_item_scores, seed=seed)
+        ci = (100 * low, 100 * high)
+    by_id = {item["id"]: item for item in graded.items}
+    with open(folder / "results.jsonl", "w", encoding="utf-8") as handle:
+        for prompt in prompts:
+            record = records[prompt.id]
+            handle.write(json.dumps({
+                "id": prompt.id,
+                "prompt": prompt.messages[-1].content,
+                "output": record["response"],
+                **{k: v for k, v in by_id.get(prompt.id, {}).items() if k != "id"},
+                "finish_reason": record.get("finish_reason"),
+                "latency_s": record.get("latency_s"),
+            }, ensure_ascii=False) + "\n")
+    summary = {
+        "benchmark": name,
+        "domain": benchmark.domain,
+        "model": {"name": model.name, "backend": model.backend, "model": model.model},
+        "metric": graded.metric,
+        "score": round(graded.score, 4),
+        "ci95": [round(ci[0], 4), round(ci[1], 4)],
+        "n": len(prompts),
+        "limit": limit,
+        "subset_seed": seed if limit is not None else None,
+        "data": {"source": str(data.source), "checksum": data.checksum},
+        "decoding": benchmark.decoding.model_dump(mode="json"),
+        "judge": None if judge is None else {"name": judge.name, "model": judge.model},
+        "extra": graded.extra,
+        "wall_time_s": round(time.monotonic() - started, 2),
+    }
+    _write_json(folder / "summary.json", summary)
+    return summary
+
+
+def evaluate(model: GeneratorConfig, names: list[str], out_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        get(name)  # an unknown name fails before any work
+    summaries = {name: evaluate_benchmark(model, name, out_dir, **kwargs) for name in names}
+    _write_json(out_dir / "summary.json", summaries)
+    return summaries

@@ -1,0 +1,67 @@
+"""LLM judges: AlpacaEval 2.0 (win rate and length-controlled win rate against reference outputs) and
+Arena-Hard (five-level verdicts in both orders, Bradley-Terry scores, bootstrap intervals).
+
+Judging runs through the generation engine, so any backend can judge and judgments get retries, the
+request cache, resume and cost accounting. The statistics are plain functions of the judgments:
+`length_controlled_win_rate`, `estimate_instruction_difficulty`, `bradley_terry`, `bootstrap_ci`.
+"""
+
+from agorabench.evaluation.judges.alpaca_eval import (
+    AlpacaEvalData,
+    AlpacaEvalResult,
+    Annotation,
+    estimate_instruction_difficulty,
+    judge_alpaca_eval,
+    length_controlled_win_rate,
+    load_alpaca_eval,
+    load_instruction_difficulty,
+    win_rate,
+)
+from agorabench.evaluation.judges.arena_hard import (
+    ArenaHardData,
+    ArenaHardResult,
+    Battle,
+    arena_hard_score,
+    bradley_terry,
+    judge_arena_hard,
+    load_arena_hard,
+    win_rate_from_ratings,
+)
+from agorabench.evaluation.judges.pairwise import (
+    GRADED_LABELS,
+    BootstrapResult,
+    Comparison,
+    PairwiseJudgeTask,
+    bootstrap_ci,
+    fit_logistic,
+    parse_graded_verdict,
+    parse_preference,
+)
+
+__all__ = [
+    "GRADED_LABELS",
+    "AlpacaEvalData",
+    "AlpacaEvalResult",
+    "Annotation",
+    "ArenaHardData",
+    "ArenaHardResult",
+    "Battle",
+    "BootstrapResult",
+    "Comparison",
+    "PairwiseJudgeTask",
+    "arena_hard_score",
+    "bootstrap_ci",
+    "bradley_terry",
+    "estimate_instruction_difficulty",
+    "fit_logistic",
+    "judge_alpaca_eval",
+    "judge_arena_hard",
+    "length_controlled_win_rate",
+    "load_alpaca_eval",
+    "load_arena_hard",
+    "load_instruction_difficulty",
+    "parse_graded_verdict",
+    "parse_preference",
+    "win_rate",
+    "win_rate_from_ratings",
+]
