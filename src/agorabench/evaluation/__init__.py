@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks, graders, the code-execution sandbox, judges and model runners."""
