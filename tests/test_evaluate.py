@@ -95,3 +95,17 @@ def test_ifeval_through_the_command(tmp_path):
 def test_unknown_benchmark_and_missing_judge_are_one_line(tmp_path):
     proc = subprocess.run(cli_command("evaluate", "-m", "openai:x", "-b", "mmlu"), capture_output=True, text=True, cwd=REPO)
     assert proc.returncode != 0 and "unknown benchmark 'mmlu'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_embedded_model_is_evaluated_in_process(tmp_path):
+    out = tmp_path / "smol"
+    proc = subprocess.run(
+        cli_command("evaluate", "-m", "smollm2-135m-instruct", "-b", "gsm8k", "--limit", "2", "-o", str(out)),
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "gsm8k" / "summary.json").read_text())
+    assert summary["n"] == 2 and summary["model"]["backend"] == "local" and 0 <= summary["score"] <= 100
+    results = read_jsonl(out / "gsm8k" / "results.jsonl")
+    assert all(r["output"] and "rule" in r for r in results)

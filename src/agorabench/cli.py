@@ -177,6 +177,9 @@ def evaluate(
         str | None, typer.Option(help="local file or Hub id for benchmarks that do not ship (math, mbpp)")
     ] = None,
     workers: Annotated[int, typer.Option(help="grading processes")] = 2,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
+    ] = None,
 ) -> None:
     """Score a model on benchmarks: per-item results and a summary with a 95% CI."""
     from agorabench.evaluation.benchmarks import get
@@ -190,9 +193,19 @@ def evaluate(
     judge_config = resolve_generator(judge, "--judge") if judge else None
     out = output or Path("runs") / "evaluate" / target.name
     options = {"path": benchmark_path} if benchmark_path else {}
-    summaries = run_evaluation(
-        target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers
-    )
+    from agorabench.generation.progress import RichProgress, wants_progress
+
+    bar = RichProgress(f"{target.name} answering") if wants_progress(progress) else None
+    if bar is not None:
+        with bar:
+            summaries = run_evaluation(
+                target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers,
+                progress=bar,
+            )
+    else:
+        summaries = run_evaluation(
+            target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers
+        )
     for name, summary in summaries.items():
         low, high = summary["ci95"]
         print(
