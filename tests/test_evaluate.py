@@ -109,3 +109,52 @@ def test_the_embedded_model_is_evaluated_in_process(tmp_path):
     assert summary["n"] == 2 and summary["model"]["backend"] == "local" and 0 <= summary["score"] <= 100
     results = read_jsonl(out / "gsm8k" / "results.jsonl")
     assert all(r["output"] and "rule" in r for r in results)
+
+
+def test_mbpp_from_a_local_file(tmp_path):
+    mbpp = tmp_path / "mbpp_test.jsonl"
+    rows = [
+        {"task_id": 601, "text": "Write a function to triple a number.", "code": "def triple(x):\n    return 3 * x",
+         "test_list": ["assert triple(2) == 6", "assert triple(0) == 0"], "test_setup_code": ""},
+        {"task_id": 602, "text": "Write a function to reverse a string.", "code": "def rev(s):\n    return s[::-1]",
+         "test_list": ["assert rev('ab') == 'ba'"], "test_setup_code": ""},
+    ]
+    mbpp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code = {r["text"]: r["code"] for r in rows}
+
+    def answer(body):
+        prompt = last_user_text(body)
+        text = prompt.split("\n")[0]
+        # Right for the first task, wrong for the second.
+        return f"```python\n{code[text]}\n```" if "triple" in text else "```python\ndef rev(s):\n    return s\n```"
+
+    with FakeServer(responder=answer) as server:
+        oracle_generator(tmp_path, server, model="half-right")
+        out = tmp_path / "mbpp-run"
+        proc = run_evaluate(server, out, "-b", "mbpp", "--benchmark-path", str(mbpp))
+        assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "mbpp" / "summary.json").read_text())
+    assert summary["score"] == 50.0 and summary["n"] == 2
+    verdicts = {r["id"]: r["passed"] for r in read_jsonl(out / "mbpp" / "results.jsonl")}
+    assert verdicts == {"601": True, "602": False}
+
+
+def test_alpaca_eval_through_the_command_with_a_judge(tmp_path):
+    def play(body):
+        prompt = last_user_text(body)
+        if "[[A]]" in prompt or "[[B]]" in prompt or "judge" in prompt.lower():
+            return "[[A]]"  # the judge: always the first output
+        return "A short answer."
+
+    with FakeServer(responder=play) as server:
+        oracle_generator(tmp_path, server, model="student")
+        judge = tmp_path / "judge.yaml"
+        judge.write_text(f"name: judge\nbackend: openai\nmodel: judge\nbase_urls: [{server.openai_base_url}]\n")
+        out = tmp_path / "ae"
+        proc = run_evaluate(server, out, "-b", "alpaca_eval", "--limit", "6", "--judge", str(judge))
+        assert proc.returncode == 0, proc.stderr
+        missing = run_evaluate(server, tmp_path / "nojudge", "-b", "alpaca_eval", "--limit", "2")
+    summary = json.loads((out / "alpaca_eval" / "summary.json").read_text())
+    assert summary["n"] == 6 and summary["metric"] == "length-controlled win rate"
+    assert 0 <= summary["score"] <= 100 and summary["extra"]["n"] == 6
+    assert missing.returncode != 0 and "--judge" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
