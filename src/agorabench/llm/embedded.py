@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -183,7 +184,10 @@ def _convert_gguf(gguf: Path, model: EmbeddedModel, out: Path) -> None:
     extra = (
         {} if gguf_config is None else {"quantization_config": gguf_config(gguf_file=name, dequantize=True)}
     )
-    lm = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, **extra)
+    # The GGUF reader draws its own tqdm bar (not transformers' switchable one); it would tear through
+    # the engine's progress bar, so its stderr goes nowhere. Errors still raise.
+    with contextlib.redirect_stderr(io.StringIO()):
+        lm = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, **extra)
     lm.save_pretrained(out)
     tokenizer.save_pretrained(out)  # includes chat_template.jinja: the instruct model's ChatML template
     (out / _DONE_MARKER).write_text(
