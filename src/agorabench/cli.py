@@ -214,6 +214,36 @@ def evaluate(
     print(f"results in {out}")
 
 
+@app.command()
+@user_errors
+def train(
+    data: Annotated[str, typer.Option("--data", "-d", help="generated run folder or JSONL with instruction/response")],
+    base: Annotated[
+        str, typer.Option("--base", "-b", help="student base: Hub id, local folder or embedded model name")
+    ] = EMBEDDED_MODEL,
+    recipe: Annotated[
+        str, typer.Option("--recipe", "-r", help="agorabench, cpu-small, lora, tiny, or a recipe .yaml")
+    ] = "cpu-small",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder (checkpoint, log, recipe)")] = None,
+) -> None:
+    """Fine-tune a student base model on a synthetic dataset (SFT, loss on responses only)."""
+    from agorabench.training.recipes import load_recipe
+    from agorabench.training.sft import train as run_training
+
+    resolved = load_recipe(recipe)
+    out = output or Path("runs") / "train" / f"{Path(base).name}-{resolved.name}"
+    result = run_training(data, base, resolved, out)
+    first, last = (result.losses[0], result.losses[-1]) if result.losses else (float("nan"), float("nan"))
+    print(
+        f"trained {result.examples} examples, {result.steps} steps: loss {first:.3f} -> {last:.3f}, "
+        f"{result.tokens_per_s:.0f} tokens/s, {result.peak_memory_gb:.1f} GB peak"
+    )
+    if result.overlength:
+        action = "dropped" if resolved.overlength == "drop" else "truncated"
+        print(f"{result.overlength} examples longer than {resolved.max_length} tokens were {action}")
+    print(f"checkpoint in {out}")
+
+
 def _with_setting(
     config: GenerateConfig,
     method: str | None,

@@ -1,0 +1,126 @@
+"""Training recipes as data: typed, reviewable, saved next to every checkpoint.
+
+A recipe is a built-in name (`agorabench`, `cpu-small`, `lora`, `tiny`) or a YAML file holding the fields of
+`Recipe` (unknown keys are refused). `base` in a YAML file starts from a built-in recipe and overrides it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from agorabench.config import parse_model
+from agorabench.errors import ConfigError
+
+
+class LoraSettings(BaseModel):
+    """PEFT LoRA adapters instead of a full fine-tune."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    merge: bool = Field(True, description="merge the adapters into the base weights when saving")
+
+
+class Recipe(BaseModel):
+    """One fixed SFT recipe. Effective batch = per_device_batch_size x gradient_accumulation_steps x devices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    learning_rate: float = Field(1e-5, gt=0)
+    num_epochs: float = Field(5.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run all epochs)")
+    max_length: int = Field(4096, ge=8, description="tokens of prompt + completion, chat template included")
+    overlength: Literal["truncate", "drop"] = Field(
+        "truncate", description="longer examples: cut at max_length (keeping the start) or leave out; counted either way"
+    )
+    per_device_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(8, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    lr_scheduler: str = "linear"
+    bf16: bool = Field(True, description="bf16 mixed precision (autocast on CPU); weights stay fp32")
+    gradient_checkpointing: bool = False
+    padding_free: bool = Field(False, description="TRL's padding-free packing (needs flash attention on GPU)")
+    seed: int = 42
+    logging_steps: int = Field(1, ge=1)
+    lora: LoraSettings | None = None
+    notes: str = ""
+
+
+BUILTIN_RECIPES: dict[str, Recipe] = {
+    "agorabench": Recipe(
+        name="agorabench",
+        notes=(
+            "The paper's recipe (Kim et al. 2024): lr 1e-5, 5 epochs, max length 4096, batch 4 x grad-accum 8, "
+            "bf16, weight decay 0.01, seed 42, loss on response tokens only. The paper's table calls its batch "
+            "'effective 32' while also stating 4 GPUs (4 x 8 x 4 = 128); we follow the table: on 4 GPUs set "
+            "gradient_accumulation_steps 2 to keep 32, on 1 device keep 4 x 8."
+        ),
+    ),
+    "cpu-small": Recipe(
+        name="cpu-small",
+        learning_rate=1e-5,
+        num_epochs=5,
+        max_length=512,
+        per_device_batch_size=4,
+        gradient_accumulation_steps=8,
+        bf16=True,
+        gradient_checkpointing=True,
+        notes="2 CPU cores / 24 GiB, small offline models (SmolLM2-135M, Gemma 3 270M): bf16 autocast and "
+        "gradient checkpointing measured faster and smaller here; sequences cut at 512 tokens.",
+    ),
+    "lora": Recipe(
+        name="lora",
+        learning_rate=1e-4,
+        max_length=512,
+        gradient_checkpointing=True,
+        lora=LoraSettings(),
+        notes="cpu-small with PEFT LoRA adapters (r 16, all linear layers), merged on save; lr 1e-4 as LoRA needs.",
+    ),
+    "tiny": Recipe(
+        name="tiny",
+        learning_rate=5e-4,
+        num_epochs=1,
+        max_steps=4,
+        max_length=128,
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        bf16=False,
+        notes="a smoke test: a few steps at 128 tokens (tests, quick checks); not for real students.",
+    ),
+}
+
+
+def load_recipe(spec: str | Path | Recipe) -> Recipe:
+    """A built-in recipe by name, or a YAML file (optionally `base: <built-in>` plus overrides)."""
+    if isinstance(spec, Recipe):
+        return spec
+    text = str(spec)
+    if text in BUILTIN_RECIPES:
+        return BUILTIN_RECIPES[text].model_copy(deep=True)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        known = ", ".join(BUILTIN_RECIPES)
+        raise ConfigError(f"unknown recipe {text!r}: give a built-in name ({known}) or a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of fields")
+    base = data.pop("base", None)
+    if base is not None:
+        if base not in BUILTIN_RECIPES:
+            raise ConfigError(f"{path}: base {base!r} is not a built-in recipe ({', '.join(BUILTIN_RECIPES)})")
+        inherited = BUILTIN_RECIPES[base].model_dump(exclude={"name", "notes"})
+        data = {**inherited, **data}
+    data.setdefault("name", path.stem)
+    return parse_model(Recipe, data, str(path))
