@@ -91,7 +91,7 @@ def test_local_file_in_the_hub_format_drops_null_arguments(tmp_path):
     "rows, message",
     [
         ([ROW], "1 IFEval prompts, expected 541"),
-        (["{not json"], "not JSON"),
+        (["{not json"], "line 1 is not valid JSON"),
         ([{**ROW, "kwargs": []}], "one object per instruction"),
         ([{**ROW, "instruction_id_list": []}], "instruction_id_list"),
         ([{**ROW, "prompt": ""}], "prompt"),

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agorabench.errors import AgorabenchError
+from agorabench.jsonl import read_jsonl
 
 BUNDLED = Path(__file__).parent / "seeds"
 METHODS = ("instance_generation", "response_generation", "quality_enhancement")
@@ -211,13 +212,7 @@ def read_rows(path: Path) -> list[Row]:
             if suffix == ".json" and text.lstrip().startswith("["):
                 rows = json.loads(text)
             else:
-                rows = []
-                for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 is data
-                    if line.strip():
-                        try:
-                            rows.append(json.loads(line))
-                        except ValueError:
-                            raise AgorabenchError(f"{path}: line {number} is not valid JSON") from None
+                rows = read_jsonl(path)
         elif suffix in (".parquet", ".csv"):
             import datasets
 

@@ -21,7 +21,6 @@ argument) draw from a generator seeded by item and instruction.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import random
@@ -34,6 +33,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from agorabench.errors import AgorabenchError
+from agorabench.jsonl import iter_jsonl
 from agorabench.evaluation.math_data import BenchmarkData  # one dataclass for every benchmark
 from agorabench.generation.decontamination import package_file
 
@@ -82,13 +82,8 @@ def load_ifeval(
         log.warning("IFEval data %s has SHA-256 %s, not the expected %s", data_path, checksum, IFEVAL_SHA256)
 
     items: list[dict[str, Any]] = []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AgorabenchError(f"{data_path}:{number}: not JSON ({exc.msg})") from None
-            items.append(_item(row, f"{data_path}:{number}"))
+    for number, row in iter_jsonl(data_path):
+        items.append(_item(row, f"{data_path}:{number}"))
 
     if expected_count is not None and len(items) != expected_count:
         raise AgorabenchError(f"{data_path}: {len(items)} IFEval prompts, expected {expected_count}")

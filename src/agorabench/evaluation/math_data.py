@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from agorabench.errors import AgorabenchError
+from agorabench.jsonl import read_jsonl
 from agorabench.evaluation.math_grader import last_boxed
 from agorabench.generation.decontamination import package_file
 
@@ -100,14 +101,7 @@ def _json_rows(raw: bytes, path: Path, what: str) -> list[Any]:
                 raise AgorabenchError(f"{what} data {path}: expected a JSON array of records")
             data = lists[0]
         return data
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AgorabenchError(f"{what} data {path}:{number}: not JSON ({exc.msg})") from None
-    return rows
+    return read_jsonl(path)
 
 
 def _check_count(items: list, expected: int | None, source: Any, what: str) -> None:

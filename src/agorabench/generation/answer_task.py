@@ -4,7 +4,6 @@ and is also plain response generation for any instruction set you bring."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,26 +11,15 @@ from typing import Any
 
 from agorabench.errors import AgorabenchError
 from agorabench.generation.task import Task, WorkItem
+from agorabench.jsonl import iter_jsonl
 from agorabench.llm.base import Completion, Message
 
 
 def read_instructions(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file, each with a non-empty string `instruction` (and optionally `id`)."""
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in JSON strings
-    except FileNotFoundError:
-        raise AgorabenchError(f"{path}: input file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgorabenchError(f"{path}: cannot read ({exc})") from None
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise AgorabenchError(f"{path}: line {number} is not valid JSON") from None
-        if not isinstance(row, dict) or not isinstance(row.get("instruction"), str):
+    for number, row in iter_jsonl(path):
+        if not isinstance(row.get("instruction"), str):
             raise AgorabenchError(f"{path}: line {number} has no string field 'instruction'")
         if not row["instruction"].strip():
             raise AgorabenchError(f"{path}: line {number} has an empty 'instruction'")

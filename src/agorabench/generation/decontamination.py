@@ -9,7 +9,6 @@ packages (GSM8K, HumanEval, AlpacaEval 2.0, Arena-Hard, IFEval) and from local c
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agorabench.generation.dedup import normalise
+from agorabench.jsonl import iter_jsonl
 
 
 def package_file(package: str, *parts: str) -> Path | None:
@@ -29,11 +29,8 @@ def package_file(package: str, *parts: str) -> Path | None:
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    for _, row in iter_jsonl(path):
+        yield row
 
 
 def _texts_gsm8k() -> Iterator[str]:

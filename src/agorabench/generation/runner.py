@@ -28,6 +28,7 @@ from agorabench.generation.cache import RequestCache
 from agorabench.generation.engine import Engine, FatalRunError, RunStats, estimate_tokens, pending_items
 from agorabench.generation.store import JsonlStore
 from agorabench.generation.task import Task
+from agorabench.jsonl import read_jsonl_lenient
 from agorabench.llm import create_backend
 from agorabench.llm.base import FatalError
 
@@ -362,11 +363,4 @@ def with_task_stops(config: GenerateConfig, task: Task):
 
 
 def done_ids(path: Path) -> set[str]:
-    ids: set[str] = set()
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines: U+2028 may sit in JSON strings
-            try:
-                ids.add(json.loads(line)["id"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line; the real run repairs it
-    return ids
+    return {row["id"] for row in read_jsonl_lenient(path) if "id" in row}

@@ -49,6 +49,7 @@ import numpy as np
 
 from agorabench.config import EngineConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
+from agorabench.jsonl import read_jsonl
 from agorabench.evaluation.judges.pairwise import (
     BootstrapResult,
     Comparison,
@@ -132,22 +133,7 @@ class ArenaHardData:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): prompts contain U+2028
-    except FileNotFoundError:
-        raise AgorabenchError(f"{path}: file not found") from None
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise AgorabenchError(f"{path}: line {number} is not valid JSON") from None
-        if not isinstance(row, dict):
-            raise AgorabenchError(f"{path}: line {number} is not a JSON object")
-        rows.append(row)
-    return rows
+    return read_jsonl(path)
 
 
 def _question(row: dict[str, Any], path: Path, number: int, version: str) -> ArenaHardQuestion:

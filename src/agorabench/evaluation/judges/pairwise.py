@@ -30,6 +30,7 @@ from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import prompts
 from agorabench.generation.runner import FAILURES, RECORDS, GenerateResult, GenerationJob, run_jobs
 from agorabench.generation.task import Rejected, Task, WorkItem
+from agorabench.jsonl import read_jsonl_lenient
 from agorabench.llm.base import Completion, Message, SamplingParams
 
 Mode = Literal["preference", "graded"]
@@ -247,15 +248,7 @@ class Judgments:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    if path.exists():
-        # split("\n"), not splitlines(): JSON strings may hold U+2028, a line break to splitlines().
-        for line in path.read_text(encoding="utf-8").split("\n"):
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a blank line, or the torn last line of an interrupted run
-    return rows
+    return read_jsonl_lenient(path)  # the torn last line of an interrupted run is skipped
 
 
 def read_judgments(task: PairwiseJudgeTask, out_dir: Path, run: GenerateResult | None = None) -> Judgments:
