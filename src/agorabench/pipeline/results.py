@@ -1,0 +1,97 @@
+"""The results of a benchmark run, as one typed document (`results.json` in the run folder).
+
+Written by `agorabench run` as stages finish, read by `agorabench report` and `agorabench analyze`. Everything a
+report shows comes from here, so a report can be rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+METHODS = ("instance_generation", "response_generation", "quality_enhancement")
+DOMAINS = ("math", "code", "general")
+METHOD_SHORT = {"instance_generation": "IG", "response_generation": "RG", "quality_enhancement": "QE"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Score(_Strict):
+    """A model's score on one benchmark: the mean over items (0-100), its 95% bootstrap CI, and the item count."""
+
+    value: float
+    ci: tuple[float, float] | None = None
+    n: int = 0
+
+
+class Pgr(_Strict):
+    """Performance Gap Recovered (percent). `value` is None when undefined, with the reason."""
+
+    value: float | None
+    ci: tuple[float, float] | None = None
+    undefined_reason: str | None = None
+
+
+class ModelScores(_Strict):
+    """The base student or the reference, evaluated once per run."""
+
+    label: str = Field(description="e.g. 'Gemma 3 270M (base)' or 'base trained on gold data'")
+    model: str = Field(description="model id or checkpoint path")
+    scores: dict[str, Score] = Field(default_factory=dict, description="benchmark name -> score")
+
+
+class DataStats(_Strict):
+    """What one generation stage produced."""
+
+    requested: int
+    instances: int = Field(description="validated records")
+    failed: int = 0
+    acceptance_rate: float | None = Field(None, description="instances / (instances + failed)")
+    failure_reasons: dict[str, int] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Cell(_Strict):
+    """One (generator, method, domain): its data, its student's scores, and PGR."""
+
+    generator: str
+    method: Literal["instance_generation", "response_generation", "quality_enhancement"]
+    domain: Literal["math", "code", "general"]
+    status: Literal["done", "failed", "pending"] = "pending"
+    error: str | None = Field(None, description="one line: the stage that failed and why")
+    data: DataStats | None = None
+    student_scores: dict[str, Score] = Field(default_factory=dict)
+    pgr: dict[str, Pgr] = Field(default_factory=dict, description="benchmark name -> PGR")
+    domain_pgr: Pgr | None = Field(None, description="mean of this domain's benchmark PGRs")
+
+
+class GeneratorInfo(_Strict):
+    name: str
+    model: str
+    backend: str
+    price_input_per_mtok: float | None = None
+    price_output_per_mtok: float | None = None
+    cost_usd: float = Field(0.0, description="generation cost over all its settings")
+    problem_solving: dict[str, float] = Field(
+        default_factory=dict, description="optional: domain -> the generator's own benchmark score (analysis)"
+    )
+
+
+class RunResults(_Strict):
+    name: str
+    profile: str | None = None
+    created_at: str
+    seed: int = 42
+    student_base: str
+    recipe: str
+    benchmarks: dict[str, list[str]] = Field(description="domain -> benchmark names")
+    base: ModelScores
+    reference: ModelScores
+    generators: list[GeneratorInfo]
+    cells: list[Cell]
+    notes: list[str] = Field(default_factory=list)
