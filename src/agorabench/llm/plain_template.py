@@ -8,14 +8,17 @@ natural stop sequence, which matters because a base model never emits its end to
 
 from __future__ import annotations
 
+# Newlines live inside {{ }} expressions: Jinja's whitespace control ({%- -%}) strips literal text around
+# tags, and an earlier version lost every newline that way ("Hi### Response:"). Renders as
+#   ### Instruction:\n{user}\n\n### Response:\n{assistant}<eos>
 PLAIN_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}{{ message['content'] }}\n\n"
-    "{%- elif message['role'] == 'user' -%}### Instruction:\n{{ message['content'] }}\n\n"
-    "{%- else -%}### Response:\n{{ message['content'] }}{{ eos_token }}\n\n"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}### Response:\n{%- endif -%}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}"
+    "{%- elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
+    "{%- else %}{{ '### Response:\\n' + message['content'] + eos_token }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '### Response:\\n' }}{%- endif %}"
 )
 
 # Where a base model starts inventing the next turn.

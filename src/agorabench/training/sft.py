@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from agorabench.errors import AgorabenchError
+from agorabench.errors import AgorabenchError, ConfigError
 from agorabench.llm.plain_template import PLAIN_CHAT_TEMPLATE
 from agorabench.training.data import LengthReport, fit_to_length, read_examples
 from agorabench.training.recipes import Recipe, load_recipe
@@ -69,32 +69,91 @@ def load_base(base: str):
     return model, tokenizer, plain
 
 
-def estimate_memory_gb(n_params: int, recipe: Recipe) -> float:
-    """Rough peak for a full fine-tune with AdamW: fp32 weights + grads + 2 moments (16 B/param), plus
-    activations, which we skip; LoRA trains few parameters, so weights alone (4 B/param)."""
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak memory of a training run, by part (GB). Coefficients fitted to peak RSS measured on CPU here
+    (SmolLM2-135M: 5.9 GB, Gemma 3 270M: 13.3 GB at cpu-small, 4 x 512 tokens); a guide, not a promise."""
+
+    runtime: float  # interpreter, torch, tokenizer
+    parameters: float  # weights + gradients + AdamW moments (full) or frozen weights + adapters (LoRA)
+    logits: float  # the (tokens x vocabulary) logits, their bf16 copy and gradient: dominates big vocabularies
+    activations: float  # kept for backward: per token, per layer, per hidden unit
+
+    @property
+    def total(self) -> float:
+        return self.runtime + self.parameters + self.logits + self.activations
+
+    def line(self) -> str:
+        return (
+            f"{self.total:.1f} GB (parameters and optimizer {self.parameters:.1f}, logits {self.logits:.1f}, "
+            f"activations {self.activations:.1f}, runtime {self.runtime:.1f})"
+        )
+
+
+def estimate_memory(model, recipe: Recipe) -> MemoryEstimate:
+    config = model.config.get_text_config()
+    n_params = sum(p.numel() for p in model.parameters())
+    tokens = recipe.per_device_batch_size * recipe.max_length
+    # Full fine-tune with AdamW: fp32 weights, gradients and two moments (16 B/param). LoRA: frozen fp32
+    # weights (4 B/param); the adapters are too small to count.
     per_param = 4 if recipe.lora is not None else 16
-    return n_params * per_param / 1e9
+    vocab = getattr(config, "vocab_size", 0) or 0
+    hidden = getattr(config, "hidden_size", 0) or 0
+    layers = getattr(config, "num_hidden_layers", 0) or 0
+    # Checkpointing keeps one tensor per layer instead of every intermediate: ~8x fewer bytes.
+    per_activation = 5 if recipe.gradient_checkpointing else 39
+    return MemoryEstimate(
+        runtime=1.0,
+        parameters=n_params * per_param / 1e9,
+        logits=tokens * vocab * 13 / 1e9,
+        activations=tokens * layers * hidden * per_activation / 1e9,
+    )
 
 
-def _available_memory_gb() -> float | None:
+def available_memory_gb() -> float | None:
+    """Free memory of the device training runs on: the first GPU's total, else the host's MemAvailable."""
     try:
         import torch
 
         if torch.cuda.is_available():
             return torch.cuda.get_device_properties(0).total_memory / 1e9
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 / 1e9
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     except (ValueError, OSError, AttributeError):
         return None
 
 
-def build_trainer(examples: list[dict[str, Any]], model, tokenizer, recipe: Recipe, out_dir: Path, callbacks=()):
+def memory_warning(estimate: MemoryEstimate, available: float | None, base: str) -> str | None:
+    """The warning to print when the estimate does not fit in 90% of what is available."""
+    if available is None or estimate.total <= 0.9 * available:
+        return None
+    return (
+        f"training {base} needs about {estimate.line()} but {available:.1f} GB are available: expect an "
+        "out-of-memory error; lower per_device_batch_size or max_length, turn on gradient_checkpointing, "
+        "or use the lora recipe"
+    )
+
+
+def build_trainer(
+    examples: list[dict[str, Any]], model, tokenizer, recipe: Recipe, out_dir: Path, callbacks=(), show_progress=False
+):
     """The configured SFTTrainer (not yet trained); tests use it to inspect tokenization and labels."""
     import torch
     from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
+    from agorabench.training.progress import RichTrainProgress
+
     cuda = torch.cuda.is_available()
+    # transformers 5.2x renamed gradient_checkpointing (a deprecated alias now) to activation_checkpointing.
+    renamed = "activation_checkpointing" in SFTConfig.__dataclass_fields__
+    checkpointing = {("activation_checkpointing" if renamed else "gradient_checkpointing"): recipe.gradient_checkpointing}
     config = SFTConfig(
+        **checkpointing,
         output_dir=str(out_dir / ".trainer"),
         learning_rate=recipe.learning_rate,
         num_train_epochs=recipe.num_epochs,
@@ -105,7 +164,6 @@ def build_trainer(examples: list[dict[str, Any]], model, tokenizer, recipe: Reci
         warmup_steps=recipe.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of total steps
         lr_scheduler_type=recipe.lr_scheduler,
         bf16=recipe.bf16,
-        gradient_checkpointing=recipe.gradient_checkpointing,
         seed=recipe.seed,
         data_seed=recipe.seed,
         max_length=recipe.max_length,
@@ -134,7 +192,7 @@ def build_trainer(examples: list[dict[str, Any]], model, tokenizer, recipe: Reci
     # TRL's fused LM head pays off on GPUs (it never builds the full logits); on a CPU it scores every position,
     # prompt and padding included, for its entropy/accuracy metrics and ran 1.6x slower than the model's own loss.
     trainer_class = SFTTrainer if cuda else _model_loss_trainer_class()
-    return trainer_class(
+    trainer = trainer_class(
         model=model,
         args=config,
         train_dataset=Dataset.from_list(examples),
@@ -142,11 +200,17 @@ def build_trainer(examples: list[dict[str, Any]], model, tokenizer, recipe: Reci
         peft_config=peft_config,
         callbacks=list(callbacks),
     )
+    # With tqdm off, Trainer prints every log dictionary; our bar says the same on one line.
+    trainer.remove_callback(PrinterCallback)
+    if show_progress:
+        trainer.add_callback(RichTrainProgress())
+    return trainer
 
 
 def _model_loss_trainer_class():
     """SFTTrainer whose loss is the model's own (`labels` with -100 on prompt tokens, divided by the tokens of the
     whole accumulated batch, exactly as TRL's), without TRL's per-token metrics; still counts `num_tokens`."""
+    import torch
     from transformers import Trainer
     from trl import SFTTrainer
 
@@ -155,7 +219,8 @@ def _model_loss_trainer_class():
             inputs = {**inputs, "use_cache": False}
             if self.model.training:
                 mask = inputs.get("attention_mask")  # padding-free batches carry position_ids instead
-                self._total_train_tokens += int(mask.sum()) if mask is not None else inputs["position_ids"].numel()
+                local = mask.sum() if mask is not None else torch.tensor(inputs["position_ids"].numel())
+                self._total_train_tokens += int(self.accelerator.gather_for_metrics(local).sum())
                 self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
@@ -171,13 +236,25 @@ def _peak_memory_gb() -> float:
     return kb / (1e9 if sys.platform == "darwin" else 1e6)
 
 
-def train(data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str | Path) -> TrainResult:
+def train(
+    data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str | Path, show_progress: bool = False
+) -> TrainResult:
     import transformers
     import trl
     from transformers import TrainerCallback, set_seed
 
     recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
+    if show_progress:
+        # Our one bar instead of datasets' per-map bars and transformers' loading/saving bars.
+        import datasets
+        from transformers.utils import logging as transformers_logging
+
+        datasets.disable_progress_bars()
+        transformers_logging.disable_progress_bar()
+    if recipe.lora is not None and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        # Merging adapters needs the whole model in one process; FSDP leaves each with a shard.
+        raise ConfigError(f"recipe {recipe.name!r} uses LoRA, which we do not merge under FSDP: launch with multi_gpu")
     examples = read_examples(data)  # refuse a bad dataset before loading any model
     set_seed(recipe.seed)
     model, tokenizer, plain = load_base(base)
@@ -185,14 +262,10 @@ def train(data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str
     if lengths.overlength:
         log.warning("%s", lengths.line(recipe.max_length))
 
-    n_params = sum(p.numel() for p in model.parameters())
-    needed, available = estimate_memory_gb(n_params, recipe), _available_memory_gb()
-    if available is not None and needed > 0.9 * available:
-        log.warning(
-            "training %s needs about %.1f GB (weights, gradients, optimizer; activations extra) but %.1f GB "
-            "are available: expect an out-of-memory error, or use the lora recipe",
-            base, needed, available,
-        )
+    estimate = estimate_memory(model, recipe)
+    warning = memory_warning(estimate, available_memory_gb(), base)
+    if warning:
+        log.warning("%s", warning)
 
     history: list[dict[str, Any]] = []
 
@@ -202,7 +275,7 @@ def train(data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str
                 history.append({"step": state.global_step, "elapsed_s": time.monotonic() - started, **logs})
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(kept, model, tokenizer, recipe, out_dir, callbacks=[_Record()])
+    trainer = build_trainer(kept, model, tokenizer, recipe, out_dir, callbacks=[_Record()], show_progress=show_progress)
     started = time.monotonic()  # read by _Record
     output = trainer.train()
     runtime = time.monotonic() - started
@@ -214,11 +287,19 @@ def train(data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str
     steady = _steady_tokens_per_s(history)
     peak = _peak_memory_gb()
 
-    final = trainer.model
+    # Under `accelerate launch` every process reaches here; saving gathers FSDP/DeepSpeed shards (all ranks take
+    # part) and only the main process writes files.
+    main = trainer.is_world_process_zero()
     if recipe.lora is not None and recipe.lora.merge:
-        final = final.merge_and_unload()
-    final.save_pretrained(out_dir)
+        if main:
+            trainer.accelerator.unwrap_model(trainer.model).merge_and_unload().save_pretrained(out_dir)
+    else:
+        trainer.save_model(str(out_dir))
+    trainer.accelerator.wait_for_everyone()
+    if not main:
+        return _result(out_dir, output, losses, tokens_per_s, steady, peak, runtime, lengths, recipe, history)
     tokenizer.save_pretrained(out_dir)
+    (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; recipe.json says the same in plain text
     _remove_trainer_scratch(out_dir / ".trainer")
 
     resolved = recipe.model_dump(mode="json")
@@ -240,11 +321,15 @@ def train(data: str | Path, base: str, recipe: str | Path | Recipe, out_dir: str
         "steady_tokens_per_s": None if steady is None else round(steady, 1),
         "runtime_s": round(runtime, 2),
         "peak_memory_gb": round(peak, 3),
-        "memory_estimate_gb": round(needed, 2),
+        "memory_estimate_gb": round(estimate.total, 2),
         "versions": {"transformers": transformers.__version__, "trl": trl.__version__},
         "log": history,
     }
     (out_dir / LOG_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return _result(out_dir, output, losses, tokens_per_s, steady, peak, runtime, lengths, recipe, history)
+
+
+def _result(out_dir, output, losses, tokens_per_s, steady, peak, runtime, lengths, recipe, history) -> TrainResult:
     return TrainResult(
         out_dir=out_dir,
         steps=output.global_step,
