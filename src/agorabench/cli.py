@@ -260,6 +260,141 @@ def train(
         print(f"{result.overlength} examples longer than {resolved.max_length} tokens were {action}")
     print(f"checkpoint in {out}")
 
+@app.command()
+@user_errors
+def run(
+    config_file: Annotated[Path | None, typer.Argument(help="run config YAML (default: the quickstart profile)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: runs/<name>)")] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="a built-in profile instead of a file: quickstart, tiny, agorabench")
+    ] = None,
+    tiny: Annotated[bool, typer.Option("--tiny", help="the tiny profile: the whole pipeline in miniature (<3 min)")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan with estimated cost and time; run nothing")] = False,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="progress bars (default: on a terminal)")
+    ] = None,
+) -> None:
+    """Rank generators as data generators: generate -> train -> evaluate -> PGR for every generator and
+    setting, then the report. Rerun the same command to resume; finished stages are reused."""
+    from rich.console import Console
+
+    from agorabench.generation.progress import wants_progress
+    from agorabench.pipeline.config import load_run_config, profile_config
+    from agorabench.pipeline.run import dry_run as print_plan
+    from agorabench.pipeline.run import failures, print_leaderboard, run_benchmark
+
+    if sum(x is not None and x is not False for x in (config_file, profile, tiny or None)) > 1:
+        raise AgorabenchError("give one of CONFIG, --profile or --tiny")
+    if config_file is not None:
+        config = load_run_config(config_file)
+    else:
+        config = profile_config("tiny" if tiny else profile or "quickstart")
+    run_dir = output or Path("runs") / config.name
+    console = Console(stderr=True, highlight=False)
+    if dry_run:
+        print_plan(config, run_dir, console)
+        return
+    outcome = run_benchmark(config, run_dir, progress=wants_progress(progress), console=console)
+    out = Console(highlight=False)
+    print_leaderboard(outcome.results, out)
+    for line in failures(outcome.results):
+        out.print(f"  {line}")
+    out.print(f"results: {run_dir / 'results.json'}")
+    if outcome.report is not None:
+        out.print(f"report: {outcome.report}")
+    if any(o.status == "failed" for o in outcome.outcomes.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def report(
+    run_path: Annotated[Path, typer.Argument(help="run folder (or its results.json)")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="report folder (default: RUN/report)")] = None,
+    analysis: Annotated[bool, typer.Option("--analysis/--no-analysis", help="add the analysis sections")] = True,
+) -> None:
+    """Write the report of a run: Markdown, one self-contained HTML page, JSON and CSV."""
+    from agorabench.report import ReportSection, load_results, write_report
+
+    results = load_results(run_path)
+    folder = run_path if run_path.is_dir() else run_path.parent
+    out = output or folder / "report"
+    sections = []
+    if analysis:
+        from agorabench.analysis import analyze as run_analysis
+        from agorabench.analysis.sections import analysis_sections
+
+        try:
+            found = run_analysis(folder)
+        except AgorabenchError as exc:  # too few points to analyse is not a reason to withhold the report
+            print(f"analysis skipped: {exc}", file=sys.stderr)
+        else:
+            sections = [ReportSection(*section) for section in analysis_sections(found, out / "figures")]
+    files = write_report(results, out, extra_sections=sections)
+    print(f"report: {files['report.html']}")
+    print(f"markdown: {files['report.md']}")
+
+
+@app.command()
+@user_errors
+def analyze(
+    source: Annotated[Path, typer.Argument(help="a finished run folder, its results.json, or a CSV table")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the analysis as JSON here")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="principal components in the PGR regression")] = 5,
+    plots: Annotated[Path | None, typer.Option("--plots", help="folder for the plots (PNG)")] = None,
+) -> None:
+    """Relate PGR to problem-solving scores, intrinsic metrics (PCA, regression) and cost."""
+    from agorabench.analysis import analyze as run_analysis
+
+    result = run_analysis(source, json_out, k=k, plots_dir=plots)
+    for level in ("coarse", "fine"):
+        c = result["correlation"][level]
+        print(f"problem solving vs PGR ({level}): r2 {_num(c.get('r2'))}, p {_num(c.get('p'))}, n {c.get('n')}")
+    reg = result["regression"]
+    print(f"PGR ~ top {reg.get('k')} components: r2 {_num(reg.get('r2'))}, p {_num(reg.get('p'))}")
+    frontier = result.get("cost", {}).get("frontier") or []
+    if frontier:
+        print("cost-PGR frontier: " + ", ".join(str(f.get("generator", f)) for f in frontier))
+    for note in result.get("source", {}).get("notes", []):
+        print(f"note: {note}")
+    if json_out is not None:
+        print(f"json: {json_out}")
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+@app.command()
+@user_errors
+def intrinsic(
+    dataset: Annotated[Path, typer.Argument(help="a generated run folder or a JSONL of instruction/response")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder (default: beside the data)")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", "-c", help="YAML of intrinsic-metric options")] = None,
+    judge: Annotated[str | None, typer.Option(help="judge for difficulty and quality (a generator spec)")] = None,
+    reward_model: Annotated[str | None, typer.Option(help="sequence-classification reward model")] = None,
+    base: Annotated[str | None, typer.Option(help="student base for response perplexity")] = None,
+    embedder: Annotated[str | None, typer.Option(help="sentence embedder for diversity ('none' to skip)")] = None,
+    max_examples: Annotated[int | None, typer.Option(help="a seeded subset of this many examples")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+) -> None:
+    """Measure a dataset: instruction difficulty, response quality, reward, perplexity, diversity."""
+    from agorabench.generation.progress import wants_progress
+    from agorabench.metrics.intrinsic import IntrinsicConfig, compute_intrinsic, default_out_dir
+
+    options = load_config(IntrinsicConfig, config_file) if config_file else IntrinsicConfig()
+    given = {"judge": judge, "reward_model": reward_model, "base": base, "max_examples": max_examples}
+    if embedder is not None:
+        given["embedder"] = None if embedder.lower() == "none" else embedder
+    given = {k: v for k, v in given.items() if v is not None or k == "embedder"}
+    options = parse_model(IntrinsicConfig, {**options.model_dump(), **given}, "command line")
+    out = output or default_out_dir(dataset)
+    result = compute_intrinsic(dataset, out, options, progress=wants_progress(progress))
+    for name, value in result.metrics.items():
+        print(f"{name}: {'n/a' if value is None else f'{value:.4g}'}")
+    print(f"per example: {out / 'per_example.jsonl'}")
+
+
 
 def _is_main_process() -> bool:
     import os

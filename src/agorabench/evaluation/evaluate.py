@@ -47,8 +47,11 @@ def evaluate_benchmark(
     options: dict[str, Any] | None = None,
     workers: int = 2,
     progress=None,
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
+    """Evaluate one benchmark into OUT/<name>/; `max_tokens` caps the benchmark's decoding (quick runs)."""
     benchmark = get(name)
+    decoding = benchmark.decoding if max_tokens is None else benchmark.decoding.model_copy(update={"max_tokens": max_tokens})
     started = time.monotonic()
     data = benchmark.load(options or {})
     data = dataclasses.replace(data, items=subset(data.items, limit, seed))
@@ -56,7 +59,7 @@ def evaluate_benchmark(
     folder = out_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     records = generate_outputs(
-        model, name, benchmark.domain, prompts, benchmark.decoding, folder / "outputs", seed=seed, progress=progress
+        model, name, benchmark.domain, prompts, decoding, folder / "outputs", seed=seed, progress=progress
     )
     outputs = {p.id: records[p.id]["response"] for p in prompts}
     graded = benchmark.grade(data, outputs, GradeContext(out_dir=folder, judge=judge, workers=workers, seed=seed))
@@ -88,7 +91,7 @@ def evaluate_benchmark(
         "limit": limit,
         "subset_seed": seed if limit is not None else None,
         "data": {"source": str(data.source), "checksum": data.checksum},
-        "decoding": benchmark.decoding.model_dump(mode="json"),
+        "decoding": decoding.model_dump(mode="json"),
         "judge": None if judge is None else {"name": judge.name, "model": judge.model},
         "extra": graded.extra,
         "wall_time_s": round(time.monotonic() - started, 2),

@@ -64,6 +64,10 @@ def resolve_model(spec: str) -> GeneratorConfig:
     except ConfigError:
         if spec.endswith((".yaml", ".yml", ".json")):
             raise
+    from agorabench.llm.embedded import EMBEDDED_MODELS
+
+    if spec in EMBEDDED_MODELS:  # e.g. the embedded student base, gemma-3-270m
+        return GeneratorConfig(name=spec, backend="local", model=spec)
     path = Path(spec).expanduser()
     if path.is_dir() or (spec.count("/") == 1 and not path.exists()):
         name = path.name if path.is_dir() else spec.split("/")[-1]

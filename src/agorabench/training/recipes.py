@@ -1,6 +1,6 @@
 """Training recipes as data: typed, reviewable, saved next to every checkpoint.
 
-A recipe is a built-in name (`agorabench`, `cpu-small`, `lora`, `tiny`) or a YAML file holding the fields of
+A recipe is a built-in name (`agorabench`, `cpu-small`, `lora`, `quickstart`, `tiny`) or a YAML file holding the fields of
 `Recipe` (unknown keys are refused). `base` in a YAML file starts from a built-in recipe and overrides it.
 """
 
@@ -85,6 +85,17 @@ BUILTIN_RECIPES: dict[str, Recipe] = {
         gradient_checkpointing=True,
         lora=LoraSettings(),
         notes="cpu-small with PEFT LoRA adapters (r 16, all linear layers), merged on save; lr 1e-4 as LoRA needs.",
+    ),
+    "quickstart": Recipe(
+        name="quickstart",
+        learning_rate=5e-5,
+        num_epochs=2,
+        max_length=512,
+        per_device_batch_size=4,
+        gradient_accumulation_steps=1,
+        bf16=True,
+        notes="the offline quickstart's students: a few dozen examples, so a higher lr, 2 epochs and no "
+        "accumulation; cpu-small otherwise.",
     ),
     "tiny": Recipe(
         name="tiny",

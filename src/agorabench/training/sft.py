@@ -245,13 +245,13 @@ def train(
 
     recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
-    if show_progress:
-        # Our one bar instead of datasets' per-map bars and transformers' loading/saving bars.
-        import datasets
-        from transformers.utils import logging as transformers_logging
+    # datasets' per-map bars and transformers' loading/saving bars say nothing a user needs; our bar (when
+    # show_progress) says how training goes.
+    import datasets
+    from transformers.utils import logging as transformers_logging
 
-        datasets.disable_progress_bars()
-        transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
     if recipe.lora is not None and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         # Merging adapters needs the whole model in one process; FSDP leaves each with a shard.
         raise ConfigError(f"recipe {recipe.name!r} uses LoRA, which we do not merge under FSDP: launch with multi_gpu")

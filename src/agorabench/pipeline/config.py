@@ -1,0 +1,229 @@
+"""What `agorabench run` runs: generators x settings -> students -> benchmarks -> PGR, as one typed file.
+
+A run config names the generators, the settings (any of the nine), instances per setting, the student base
+and its recipe, the reference, the benchmarks per domain, the decoding and the seed. Built-in profiles:
+`quickstart` (offline, 2 CPU cores, <= 20 min), `tiny` (the same in miniature, for tests) and `agorabench`
+(the paper's setup, for keys and GPUs). A YAML file may start from a profile (`profile: quickstart`) and
+override any field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from agorabench.config import EMBEDDED_MODEL, EngineConfig, GeneratorConfig, StrictModel, parse_model
+from agorabench.data.seeds import SeedSource
+from agorabench.errors import ConfigError
+from agorabench.llm.base import SamplingParams
+from agorabench.pipeline.results import DOMAINS, METHODS
+
+SHORT_METHODS = {"IG": "instance_generation", "RG": "response_generation", "QE": "quality_enhancement"}
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """'response_generation/math', 'RG/math' or 'rg-math' -> (method, domain)."""
+    for sep in ("/", "-", ":"):
+        if sep in text:
+            method, domain = text.split(sep, 1)
+            break
+    else:
+        raise ValueError(f"setting {text!r} is not METHOD/DOMAIN (e.g. response_generation/math or RG/math)")
+    method = SHORT_METHODS.get(method.upper(), method.lower())
+    if method not in METHODS or domain.lower() not in DOMAINS:
+        raise ValueError(f"setting {text!r}: methods are {', '.join(METHODS)} (or IG/RG/QE), domains {', '.join(DOMAINS)}")
+    return method, domain.lower()
+
+
+class GenerationConfig(StrictModel):
+    """How every generator writes data: the paper's sampling, one prompt format, one validation."""
+
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=1.0, top_p=0.9, max_tokens=4096),
+        description="the paper's generation sampling: temperature 1.0, top_p 0.9, 4096 tokens",
+    )
+    prompt_format: Literal["text", "json"] = "text"
+    seeds: dict[str, list[SeedSource]] = Field(
+        default_factory=dict, description="setting (METHOD/DOMAIN) -> seed sources; default: the bundled offline sets"
+    )
+    token_budget: int = Field(4096, ge=16, description="instruction + response tokens, counted by the student's tokenizer")
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+
+class StudentConfig(StrictModel):
+    base: str = Field(description="Hub id, local folder or embedded model name (gemma-3-270m)")
+    recipe: str = Field("agorabench", description="built-in recipe name or recipe YAML path")
+    launch: str | None = Field(None, description="accelerate config for multi-GPU training (fsdp, multi_gpu, ...)")
+    num_processes: int | None = Field(None, ge=1)
+
+
+class GoldReference(StrictModel):
+    """The base trained with the student's recipe on gold data, per domain."""
+
+    data: dict[str, str] = Field(
+        default_factory=dict,
+        description="domain -> JSONL of instruction/response; missing domains use the bundled gold slice "
+        "(our hand-written seed pairs with checked answers, disjoint from every benchmark item)",
+    )
+
+
+class ReferenceConfig(StrictModel):
+    """Either a model (the paper: the base's instruct sibling) or the base trained on gold data."""
+
+    model: str | None = None
+    gold: GoldReference | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReferenceConfig:
+        if (self.model is None) == (self.gold is None):
+            raise ValueError("reference: give either model (e.g. the base's instruct sibling) or gold")
+        return self
+
+
+class EvaluationConfig(StrictModel):
+    benchmarks: dict[Literal["math", "code", "general"], list[str]] = Field(
+        default_factory=lambda: {
+            "math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval", "arena_hard"],
+        }
+    )
+    limit: int | None = Field(None, ge=1, description="items per benchmark (a seeded subset); default all")
+    max_tokens: int | None = Field(None, ge=1, description="cap on new tokens per answer (paper: 1024)")
+    judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard (e.g. gpt-4o)")
+    backend: Literal["local", "vllm"] = Field("local", description="how students and checkpoints are run")
+    options: dict[str, Any] = Field(default_factory=dict, description="benchmark options, e.g. paths of MATH/MBPP")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from agorabench.evaluation.benchmarks import REGISTRY as BENCHMARKS
+
+        for domain, names in value.items():
+            for name in names:
+                if name not in BENCHMARKS:
+                    raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+                if BENCHMARKS[name].domain != domain:
+                    raise ValueError(f"benchmark {name!r} belongs to domain {BENCHMARKS[name].domain!r}, not {domain!r}")
+        return value
+
+
+class RunConfig(StrictModel):
+    name: str = "run"
+    profile: str | None = None
+    seed: int = 42
+    generators: list[GeneratorConfig | str] = Field(min_length=1)
+    settings: list[str] | Literal["all"] = "all"
+    instances: int = Field(10_000, ge=1, description="instances requested per setting")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    student: StudentConfig
+    reference: ReferenceConfig
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    intrinsic: dict[str, Any] | None = Field(None, description="IntrinsicConfig fields; null: no intrinsic metrics")
+    executor: Literal["local", "ray"] = "local"
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, value):
+        if value == "all":
+            return value
+        seen = []
+        for text in value:
+            setting = "/".join(parse_setting(text))
+            if setting not in seen:
+                seen.append(setting)
+        return seen
+
+    def setting_pairs(self) -> list[tuple[str, str]]:
+        if self.settings == "all":
+            return [(m, d) for m in METHODS for d in DOMAINS]
+        return [parse_setting(s) for s in self.settings]
+
+    def domains(self) -> list[str]:
+        """Domains with at least one setting and at least one benchmark, in the paper's order."""
+        used = {d for _, d in self.setting_pairs()}
+        return [d for d in DOMAINS if d in used and self.evaluation.benchmarks.get(d)]
+
+
+# --- profiles ----------------------------------------------------------------------------------------
+
+_OFFLINE_BENCHMARKS = {"math": ["gsm8k"], "code": ["humaneval"], "general": ["ifeval"]}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The paper's setup: 6 generators x 9 settings x 10K instances, Llama-3.1-8B student and -Instruct reference.
+    "agorabench": {
+        "name": "agorabench",
+        "generators": [
+            "gpt-4o", "gpt-4o-mini", "claude-3.5-sonnet",
+            "llama-3.1-405b-instruct", "llama-3.1-70b-instruct", "llama-3.1-8b-instruct",
+        ],
+        "settings": "all",
+        "instances": 10_000,
+        "student": {"base": "meta-llama/Llama-3.1-8B", "recipe": "agorabench", "launch": "fsdp", "num_processes": 4},
+        "reference": {"model": "meta-llama/Llama-3.1-8B-Instruct"},
+        "evaluation": {"judge": "gpt-4o", "backend": "vllm"},
+    },
+    # Offline on 2 CPU cores: the embedded generator teaches the embedded student the general domain (the two
+    # settings where SmolLM2-135M writes valid data; docs/settings.md), scored on the offline benchmarks.
+    "quickstart": {
+        "name": "quickstart",
+        "generators": [EMBEDDED_MODEL],
+        "settings": ["response_generation/general", "quality_enhancement/general"],
+        "instances": 24,
+        "generation": {
+            "sampling": {"temperature": 1.0, "top_p": 0.9, "max_tokens": 256},
+            "token_budget": 512,
+        },
+        "student": {"base": EMBEDDED_MODEL, "recipe": "quickstart"},
+        "reference": {"gold": {}},
+        "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 40, "max_tokens": 192},
+    },
+    "tiny": {
+        "name": "tiny",
+        "generators": [EMBEDDED_MODEL],
+        "settings": ["response_generation/general"],
+        "instances": 3,
+        "generation": {
+            "sampling": {"temperature": 1.0, "top_p": 0.9, "max_tokens": 96},
+            "token_budget": 256,
+        },
+        "student": {"base": EMBEDDED_MODEL, "recipe": "tiny"},
+        "reference": {"gold": {}},
+        "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 4, "max_tokens": 32},
+    },
+}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def profile_config(name: str, **overrides: Any) -> RunConfig:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r} (known: {', '.join(PROFILES)})")
+    return parse_model(RunConfig, _merge({**PROFILES[name], "profile": name}, overrides), f"profile {name}")
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """A run YAML; `profile: NAME` starts from a built-in profile and the file's fields override it."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run config is a mapping of fields")
+    profile = data.get("profile")
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(f"{path}: profile {profile!r} is not one of {', '.join(PROFILES)}")
+        data = _merge(PROFILES[profile], data)
+    return parse_model(RunConfig, data, str(path))

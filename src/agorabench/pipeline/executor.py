@@ -1,0 +1,100 @@
+"""Run a plan's stages: skip what the store has, run the rest in order, and let one stage's failure stop
+only the stages that need it.
+
+The local executor runs stages one after another in this process (one CPU machine, or one GPU box where
+each stage uses every GPU). `agorabench.pipeline.ray_executor` runs the same stages as Ray tasks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.console import Console
+
+from agorabench.errors import AgorabenchError
+from agorabench.pipeline.plan import Plan
+from agorabench.pipeline.stages import Stage, execute
+from agorabench.pipeline.store import ArtifactStore
+
+Status = Literal["cached", "done", "failed", "blocked"]
+
+
+@dataclass
+class Outcome:
+    status: Status
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def one_line(exc: BaseException) -> str:
+    """The line a report shows: our own errors as they are, anything else with its type."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    if isinstance(exc, AgorabenchError):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def stage_inputs(stage: Stage) -> dict:
+    return {**stage.params, "needs": {role: need.key for role, need in stage.needs.items()}}
+
+
+def blocked_by(stage: Stage, outcomes: dict[str, Outcome]) -> str | None:
+    for role, need in stage.needs.items():
+        outcome = outcomes.get(need.key)
+        if outcome is None or outcome.status not in ("cached", "done"):
+            return f"needs {need.kind} {need.label}, which {'failed' if outcome and outcome.status == 'failed' else 'did not finish'}"
+    return None
+
+
+def run_local(plan: Plan, store: ArtifactStore, progress: bool = False, console: Console | None = None) -> dict[str, Outcome]:
+    console = console or Console(stderr=True)
+    outcomes: dict[str, Outcome] = {}
+    stages = plan.stages()
+    for index, stage in enumerate(stages, 1):
+        prefix = f"[{index}/{len(stages)}] {stage.kind} {stage.label}"
+        if store.is_done(stage.key):
+            outcomes[stage.key] = Outcome("cached")
+            console.print(f"{prefix}: done earlier", style="dim", highlight=False)
+            continue
+        reason = blocked_by(stage, outcomes)
+        if reason is not None:
+            outcomes[stage.key] = Outcome("blocked", reason)
+            console.print(f"{prefix}: skipped, {reason}", style="yellow", highlight=False)
+            continue
+        console.print(f"{prefix} ...", highlight=False)
+        outcomes[stage.key] = run_stage(stage, store, progress)
+        outcome = outcomes[stage.key]
+        if outcome.status == "failed":
+            console.print(f"{prefix}: failed: {outcome.error}", style="red", highlight=False)
+        else:
+            console.print(f"{prefix}: done in {outcome.seconds:.0f} s", style="green", highlight=False)
+    return outcomes
+
+
+def run_stage(stage: Stage, store: ArtifactStore, progress: bool = False) -> Outcome:
+    """Run one stage into its store folder, recording done or failed. Ctrl-C leaves it 'running': resumable."""
+    folder = store.start(stage.key, stage.kind, stage.label, stage_inputs(stage))
+    needs = {role: store.get(need.key).path for role, need in stage.needs.items()}
+    started = time.monotonic()
+    try:
+        execute(stage.kind, {**stage.params, **stage.runtime}, folder, needs, progress)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any stage failure is reported and the run goes on
+        error = one_line(exc)
+        store.finish(stage.key, error=error)
+        if not isinstance(exc, AgorabenchError):
+            import traceback
+
+            (folder / "error.txt").write_text("".join(traceback.format_exception(exc)))
+        return Outcome("failed", error, time.monotonic() - started)
+    store.finish(stage.key)
+    return Outcome("done", None, time.monotonic() - started)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=sys.stderr.isatty() or None)

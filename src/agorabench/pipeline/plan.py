@@ -1,0 +1,163 @@
+"""From a run config to the stages to run, in an order where every stage comes after what it needs.
+
+    base student ──evaluate──▶ one per benchmark              (shared by every cell)
+    reference    ──evaluate──▶ one per benchmark              (a model; or per domain: train on gold, evaluate)
+    per (generator, setting): generate ──▶ train ──▶ evaluate on each benchmark of the setting's domain
+                                   └──▶ intrinsic metrics (when enabled)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agorabench.config import GeneratorConfig, resolve_generator
+from agorabench.errors import ConfigError
+from agorabench.pipeline.config import RunConfig
+from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
+from agorabench.training.recipes import load_recipe
+
+# Rough training speed for the dry-run estimate: measured cpu-small on 2 cores (docs/performance.md).
+CPU_TRAIN_TOKENS_PER_S = 170.0
+TOKENS_PER_EXAMPLE = 400  # instruction + response, a typical synthetic example
+
+
+@dataclass
+class Cell:
+    generator: str
+    method: str
+    domain: str
+    generate: Stage
+    train: Stage
+    evaluate: dict[str, Stage]
+    intrinsic: Stage | None = None
+
+
+@dataclass
+class Plan:
+    config: RunConfig
+    generators: list[GeneratorConfig]
+    base: dict[str, Stage]  # benchmark -> evaluation of the base
+    reference: dict[str, Stage]  # benchmark -> evaluation of the reference
+    reference_training: dict[str, Stage]  # domain -> gold training (gold reference only)
+    cells: list[Cell]
+    notes: list[str] = field(default_factory=list)
+
+    def stages(self) -> list[Stage]:
+        """Every stage once, upstream first."""
+        ordered: list[Stage] = []
+        seen: set[str] = set()
+
+        def add(stage: Stage) -> None:
+            if stage.key in seen:
+                return
+            for need in stage.needs.values():
+                add(need)
+            seen.add(stage.key)
+            ordered.append(stage)
+
+        for stage in [*self.base.values(), *self.reference_training.values(), *self.reference.values()]:
+            add(stage)
+        for cell in self.cells:
+            for stage in [cell.generate, cell.train, *cell.evaluate.values()]:
+                add(stage)
+            if cell.intrinsic is not None:
+                add(cell.intrinsic)
+        return ordered
+
+
+def _generator_identity(gen: GeneratorConfig) -> dict[str, Any]:
+    """What decides a generator's outputs (not its endpoints, concurrency or limits: those change speed only)."""
+    return gen.model_dump(mode="json", include={"backend", "model", "prompt_template", "dtype", "engine_args"})
+
+
+def build_plan(config: RunConfig) -> Plan:
+    generators = [
+        g if isinstance(g, GeneratorConfig) else resolve_generator(g, f"generators[{i}]")
+        for i, g in enumerate(config.generators)
+    ]
+    names = [g.name for g in generators]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"generators: names must be unique; {', '.join(twice)} appears more than once")
+    recipe = load_recipe(config.student.recipe)
+    recipe_params = recipe.model_dump(mode="json")
+    ev = config.evaluation
+    domains = config.domains()
+    notes = []
+    skipped = sorted({d for _, d in config.setting_pairs()} - set(domains))
+    if skipped:
+        notes.append(f"no benchmarks for domain(s) {', '.join(skipped)}: their settings are not run")
+
+    def train_stage(label: str, data: Stage | Path, examples: int) -> Stage:
+        params = {"base": config.student.base, "recipe": recipe_params, "launch": config.student.launch,
+                  "num_processes": config.student.num_processes}
+        needs = {}
+        if isinstance(data, Stage):
+            needs["data"] = data
+        else:
+            params.update(data_path=str(data), data_sha256=file_digest(data))
+        per_example = min(TOKENS_PER_EXAMPLE, recipe.max_length)
+        tokens = examples * per_example * recipe.num_epochs
+        if recipe.max_steps > 0:
+            per_step = recipe.per_device_batch_size * recipe.gradient_accumulation_steps * per_example
+            tokens = min(tokens, recipe.max_steps * per_step)
+        gpu = config.student.launch is not None or config.evaluation.backend == "vllm"
+        estimate = {"train_tokens": int(tokens), "seconds": None if gpu else tokens / CPU_TRAIN_TOKENS_PER_S}
+        return Stage("train", label, params, needs, estimate, gpus=float(config.student.num_processes or 1) if gpu else 0.0)
+
+    def eval_stage(label: str, benchmark: str, model: Stage | str) -> Stage:
+        params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
+                  "seed": config.seed, "options": ev.options, "backend": ev.backend, "label": label}
+        needs = {}
+        if isinstance(model, Stage):
+            needs["model"] = model
+        else:
+            params["model"] = model
+        requests = ev.limit or 0
+        estimate = {"requests": requests or None, "output_tokens": requests * (ev.max_tokens or 1024) or None}
+        return Stage("evaluate", f"{label}.{benchmark}", params, needs, estimate,
+                     gpus=1.0 if ev.backend == "vllm" else 0.0)
+
+    benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
+    base = {b: eval_stage("base", b, config.student.base) for b in benchmarks}
+    reference: dict[str, Stage] = {}
+    reference_training: dict[str, Stage] = {}
+    if config.reference.model is not None:
+        reference = {b: eval_stage("reference", b, config.reference.model) for b in benchmarks}
+    else:
+        for domain in domains:
+            path = Path(config.reference.gold.data.get(domain) or gold_slice_path(domain))
+            if not path.is_file():
+                raise ConfigError(f"reference.gold.data.{domain}: {path} is not a file")
+            examples = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+            reference_training[domain] = train_stage(f"reference-gold-{domain}", path, examples)
+            for b in ev.benchmarks[domain]:
+                reference[b] = eval_stage("reference", b, reference_training[domain])
+
+    cells = []
+    for gen in generators:
+        for method, domain in config.setting_pairs():
+            if domain not in domains:
+                continue
+            setting = f"{method}/{domain}"
+            seeds = [s.model_dump(mode="json") for s in config.generation.seeds.get(setting, [])]
+            params = {
+                "generator": _generator_identity(gen), "method": method, "domain": domain,
+                "instances": config.instances, "seed": config.seed, "seeds": seeds,
+                "prompt_format": config.generation.prompt_format,
+                "sampling": config.generation.sampling.model_dump(mode="json"),
+                "token_budget": config.generation.token_budget, "tokenizer": config.student.base,
+            }
+            # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
+            runtime = {"generator": gen.model_dump(mode="json"), "engine": config.generation.engine.model_dump(mode="json")}
+            generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime)
+            train = train_stage(f"{gen.name}.{method}.{domain}", generate, config.instances)
+            evaluate = {b: eval_stage(f"{gen.name}.{method}.{domain}", b, train) for b in ev.benchmarks[domain]}
+            intrinsic = None
+            if config.intrinsic is not None:
+                options = {"base": config.student.base, **config.intrinsic}
+                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", {"options": options}, {"data": generate})
+            cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic))
+    return Plan(config, generators, base, reference, reference_training, cells, notes)
