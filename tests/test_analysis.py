@@ -23,7 +23,7 @@ from agorabench.analysis import (
     frontier,
     load_csv,
     load_table,
-    metrics_from_run,
+    metrics_from_results,
     pca,
     pearson,
     problem_solving_vs_pgr,
@@ -355,12 +355,16 @@ def test_run_results_rows():
 def test_run_folder_with_intrinsic_metrics(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    shutil.copy(RUN_EXAMPLE, run / "results.json")
-    for i, setting in enumerate(("instance_generation_math", "response_generation_code")):
-        folder = run / "intrinsic" / "gpt-4o" / setting
-        folder.mkdir(parents=True)
-        (folder / "summary.json").write_text(json.dumps({"metrics": {"quality": 3.0 + i, "perplexity": 2.0}}))
-    assert metrics_from_run(run) == {
+    results = json.loads(RUN_EXAMPLE.read_text())
+    measured = {("gpt-4o", "instance_generation", "math"): 0, ("gpt-4o", "response_generation", "code"): 1}
+    for cell in results["cells"]:
+        i = measured.get((cell["generator"], cell["method"], cell["domain"]))
+        if i is not None:
+            cell["intrinsic"] = {"quality": 3.0 + i, "perplexity": 2.0}
+    (run / "results.json").write_text(json.dumps(results))
+    from agorabench.pipeline.results import RunResults
+
+    assert metrics_from_results(RunResults.model_validate(results)) == {
         "gpt-4o/instance_generation/math": {"quality": 3.0, "perplexity": 2.0},
         "gpt-4o/response_generation/code": {"quality": 4.0, "perplexity": 2.0},
     }
@@ -370,7 +374,7 @@ def test_run_folder_with_intrinsic_metrics(tmp_path):
     assert by_key["gpt-4o/response_generation/code"].metrics == {"perplexity": 2.0, "quality": 4.0}
     assert math.isnan(by_key["gpt-4o-mini/instance_generation/math"].metrics["quality"])
 
-    # A mapping passed in replaces the folder's files; short method names are accepted in keys.
+    # A mapping passed in replaces the run's own metrics; short method names are accepted in keys.
     table = load_table(run, metrics={"gpt-4o/IG/math": {"diversity": 0.5}})
     assert table.metric_names == ["diversity"]
 
@@ -379,12 +383,12 @@ def test_run_folder_with_intrinsic_metrics(tmp_path):
     strict_json(result)
 
 
-def test_bad_intrinsic_summary_is_one_line(tmp_path):
-    folder = tmp_path / "intrinsic" / "g" / "response_generation_math"
-    folder.mkdir(parents=True)
-    (folder / "summary.json").write_text('{"metrics": {"quality": "high"}}')
-    with pytest.raises(AgorabenchError, match=r"summary\.json: metric 'quality' is 'high', not a number"):
-        metrics_from_run(tmp_path)
+def test_bad_intrinsic_value_in_a_run_is_one_line(tmp_path):
+    results = json.loads(RUN_EXAMPLE.read_text())
+    results["cells"][0]["intrinsic"] = {"quality": "high"}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(AgorabenchError, match=r"results\.json: not a run results document \(cells\.0\.intrinsic\.quality"):
+        load_table(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- whole result

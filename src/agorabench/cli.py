@@ -314,23 +314,14 @@ def report(
     analysis: Annotated[bool, typer.Option("--analysis/--no-analysis", help="add the analysis sections")] = True,
 ) -> None:
     """Write the report of a run: Markdown, one self-contained HTML page, JSON and CSV."""
-    from agorabench.report import ReportSection, load_results, write_report
+    from agorabench.pipeline.run import write_run_report
+    from agorabench.report import load_results
 
     results = load_results(run_path)
     folder = run_path if run_path.is_dir() else run_path.parent
-    out = output or folder / "report"
-    sections = []
-    if analysis:
-        from agorabench.analysis import analyze as run_analysis
-        from agorabench.analysis.sections import analysis_sections
-
-        try:
-            found = run_analysis(folder)
-        except AgorabenchError as exc:  # too few points to analyse is not a reason to withhold the report
-            print(f"analysis skipped: {exc}", file=sys.stderr)
-        else:
-            sections = [ReportSection(*section) for section in analysis_sections(found, out / "figures")]
-    files = write_report(results, out, extra_sections=sections)
+    files, skipped = write_run_report(results, folder, out=output, analysis=analysis)
+    if skipped:
+        print(f"analysis left out: {skipped}", file=sys.stderr)
     print(f"report: {files['report.html']}")
     print(f"markdown: {files['report.md']}")
 

@@ -20,7 +20,7 @@ from agorabench.analysis.cost import cost_effectiveness, frontier
 from agorabench.analysis.pca import pca, regress
 from agorabench.analysis.plots import figures, save_figures
 from agorabench.analysis.sections import analysis_sections
-from agorabench.analysis.table import Row, Table, load_csv, load_run, load_table, metrics_from_run
+from agorabench.analysis.table import Row, Table, load_csv, load_run, load_table, metrics_from_results
 from agorabench.errors import AgorabenchError
 
 SCHEMA_VERSION = 1
@@ -38,7 +38,7 @@ __all__ = [
     "load_csv",
     "load_run",
     "load_table",
-    "metrics_from_run",
+    "metrics_from_results",
     "pca",
     "pearson",
     "problem_solving_vs_pgr",

@@ -86,7 +86,7 @@ def load_table(source: Path, metrics: Mapping[str, Mapping[str, float]] | None =
 
 def load_run(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = None) -> Table:
     """Rows from the finished cells of a run. `metrics` ("generator/method/domain" -> {name: value}) adds
-    intrinsic-metric columns; when None, they are read from the run folder's `intrinsic/` summaries."""
+    intrinsic-metric columns; when None, they are the cells' own intrinsic metrics (`Cell.intrinsic`)."""
     source = Path(source)
     path = source / "results.json" if source.is_dir() else source
     if not path.exists():
@@ -99,7 +99,7 @@ def load_run(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = N
         detail = f"{where}: {first['msg']}" if where else first["msg"]
         raise AgorabenchError(f"{path}: not a run results document ({detail})") from None
     if metrics is None:
-        metrics = metrics_from_run(path.parent)
+        metrics = metrics_from_results(results)
     metrics = {_normalise_key(key, "metrics"): dict(values) for key, values in metrics.items()}
 
     problem_solving = {g.name: g.problem_solving for g in results.generators}
@@ -135,32 +135,15 @@ def load_run(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = N
     return table
 
 
-def metrics_from_run(run_dir: Path) -> dict[str, dict[str, float]]:
-    """Intrinsic metrics written under `run_dir/intrinsic/<generator>/<method>_<domain>/summary.json`,
-    each a flat `{"metrics": {name: number}}`. Keyed "generator/method/domain"; empty when there are none."""
-    found: dict[str, dict[str, float]] = {}
-    for summary in sorted(Path(run_dir).glob("intrinsic/*/*/summary.json")):
-        generator, setting = summary.parent.parent.name, summary.parent.name
-        # The method itself holds underscores ("instance_generation"): the domain is after the last one.
-        method, _, domain = setting.rpartition("_")
-        key = f"{generator}/{method}/{domain}"
-        try:
-            data = json.loads(summary.read_text())
-        except json.JSONDecodeError as exc:
-            raise AgorabenchError(f"{summary}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        values = data.get("metrics") if isinstance(data, dict) else None
-        if not isinstance(values, dict):
-            raise AgorabenchError(f"{summary}: expected an object with a 'metrics' object of numbers")
-        parsed: dict[str, float] = {}
-        for name, value in values.items():
-            if value is None:
-                parsed[name] = math.nan
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                raise AgorabenchError(f"{summary}: metric {name!r} is {value!r}, not a number")
-            else:
-                parsed[name] = float(value)
-        found[_normalise_key(key, str(summary))] = parsed
-    return found
+def metrics_from_results(results: RunResults) -> dict[str, dict[str, float]]:
+    """The intrinsic metrics a run measured per dataset, keyed "generator/method/domain" (null -> NaN)."""
+    return {
+        f"{cell.generator}/{cell.method}/{cell.domain}": {
+            name: math.nan if value is None else float(value) for name, value in cell.intrinsic.items()
+        }
+        for cell in results.cells
+        if cell.intrinsic
+    }
 
 
 def _normalise_key(key: str, where: str) -> str:

@@ -80,6 +80,9 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
         student = {b: _eval_scores(s, store) for b, s in cell.evaluate.items()}
         result = Cell(generator=cell.generator, method=cell.method, domain=cell.domain, status=status, error=error,
                       data=data, student_scores={b: _score(v) for b, v in student.items() if v is not None})
+        if cell.intrinsic is not None and store.is_done(cell.intrinsic.key):
+            summary = json.loads((store.get(cell.intrinsic.key).path / "summary.json").read_text())
+            result.intrinsic = summary.get("metrics", {})
         if status == "done":
             triples = {b: (student[b], base_scores.get(b), reference_scores.get(b)) for b in cell.evaluate}
             domain_value, per_benchmark = pgr_domain(triples, seed=seed)

@@ -68,6 +68,9 @@ class GoldReference(StrictModel):
         description="domain -> JSONL of instruction/response; missing domains use the bundled gold slice "
         "(our hand-written seed pairs with checked answers, disjoint from every benchmark item)",
     )
+    max_examples: int | None = Field(
+        None, ge=1, description="train on the first N gold pairs (e.g. as many as a generator's dataset)"
+    )
 
 
 class ReferenceConfig(StrictModel):
@@ -93,7 +96,9 @@ class EvaluationConfig(StrictModel):
     max_tokens: int | None = Field(None, ge=1, description="cap on new tokens per answer (paper: 1024)")
     judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard (e.g. gpt-4o)")
     backend: Literal["local", "vllm"] = Field("local", description="how students and checkpoints are run")
-    options: dict[str, Any] = Field(default_factory=dict, description="benchmark options, e.g. paths of MATH/MBPP")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="benchmark -> its options, e.g. {math: {path: /data/MATH/test.jsonl}}"
+    )
 
     @field_validator("benchmarks")
     @classmethod
@@ -176,8 +181,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "token_budget": 512,
         },
         "student": {"base": EMBEDDED_MODEL, "recipe": "quickstart"},
-        "reference": {"gold": {}},
-        "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 40, "max_tokens": 192},
+        "reference": {"gold": {"max_examples": 24}},  # as many pairs as each generator's dataset
+        "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 24, "max_tokens": 128},
     },
     "tiny": {
         "name": "tiny",
@@ -189,7 +194,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "token_budget": 256,
         },
         "student": {"base": EMBEDDED_MODEL, "recipe": "tiny"},
-        "reference": {"gold": {}},
+        "reference": {"gold": {"max_examples": 8}},
         "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 4, "max_tokens": 32},
     },
 }

@@ -97,7 +97,10 @@ def build_plan(config: RunConfig) -> Plan:
         if isinstance(data, Stage):
             needs["data"] = data
         else:
-            params.update(data_path=str(data), data_sha256=file_digest(data))
+            gold = config.reference.gold
+            params.update(data_path=str(data), data_sha256=file_digest(data),
+                          max_examples=gold.max_examples if gold else None)
+            examples = min(examples, params["max_examples"] or examples)
         per_example = min(TOKENS_PER_EXAMPLE, recipe.max_length)
         tokens = examples * per_example * recipe.num_epochs
         if recipe.max_steps > 0:
@@ -109,7 +112,8 @@ def build_plan(config: RunConfig) -> Plan:
 
     def eval_stage(label: str, benchmark: str, model: Stage | str) -> Stage:
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
-                  "seed": config.seed, "options": ev.options, "backend": ev.backend, "label": label}
+                  "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend,
+                  "label": label}
         needs = {}
         if isinstance(model, Stage):
             needs["model"] = model

@@ -51,11 +51,31 @@ def run_benchmark(config: RunConfig, run_dir: Path, *, progress: bool = False, c
     write_results(results, run_dir)
     report_path = None
     if report:
-        from agorabench.report import write_report
-
-        files = write_report(results, run_dir / "report")
+        files, _ = write_run_report(results, run_dir)
         report_path = files.get("report.html")
     return RunOutcome(results, outcomes, report_path, run_dir)
+
+
+def write_run_report(results: RunResults, run_dir: Path, out: Path | None = None,
+                     analysis: bool = True) -> tuple[dict[str, Path], str | None]:
+    """The report of a run, with the analysis sections when the run has enough points for them.
+    Returns (files written, why the analysis was left out or None)."""
+    from agorabench.errors import AgorabenchError
+    from agorabench.report import ReportSection, write_report
+
+    out = out or run_dir / "report"
+    sections, skipped = [], None
+    if analysis:
+        from agorabench.analysis import analyze
+        from agorabench.analysis.sections import analysis_sections
+
+        try:
+            found = analyze(run_dir)
+        except AgorabenchError as exc:  # too few finished cells to analyse is no reason to withhold the report
+            skipped = str(exc)
+        else:
+            sections = [ReportSection(*section) for section in analysis_sections(found, out / "figures")]
+    return write_report(results, out, extra_sections=sections), skipped
 
 
 # --- dry run ---------------------------------------------------------------------------------------------
@@ -86,7 +106,7 @@ def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
             from agorabench.evaluation.benchmarks import get
 
             try:
-                requests = len(get(stage.params["benchmark"]).load(config.evaluation.options).items)
+                requests = len(get(stage.params["benchmark"]).load(stage.params["options"]).items)
             except Exception:  # noqa: BLE001 - data not available offline: the plan says unknown
                 requests = None
         tokens = None if requests is None else requests * (config.evaluation.max_tokens or 1024)

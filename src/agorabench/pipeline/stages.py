@@ -101,6 +101,10 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
     from agorabench.training.recipes import Recipe
 
     data = needs["data"] if "data" in needs else Path(params["data_path"])
+    if params.get("max_examples"):
+        lines = [line for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+        data = folder / "train_data.jsonl"
+        data.write_text("".join(line + "\n" for line in lines[: params["max_examples"]]), encoding="utf-8")
     recipe = Recipe.model_validate(params["recipe"])
     if params.get("launch"):
         import subprocess

@@ -1,0 +1,205 @@
+"""`agorabench run`: configs and profiles, the plan, the artifact store, and real runs end to end
+(generators behind the fake OpenAI-compatible server on 127.0.0.1; the student is the embedded SmolLM2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from agorabench.cli import app
+from agorabench.errors import ConfigError
+from agorabench.pipeline.config import RunConfig, load_run_config, parse_setting, profile_config
+from agorabench.pipeline.plan import build_plan
+from agorabench.pipeline.results import RunResults
+from agorabench.pipeline.store import ArtifactStore, stage_key
+from agorabench.testing.fake_server import FakeServer, Faults
+
+RG_GENERAL = "1. Review your notes every day.\n2. Sleep well before the exam.\n3. Practise with past questions.\n[END]"
+
+
+def fake_generator(name: str, url: str, model: str = "fake-model") -> dict:
+    return {"name": name, "backend": "openai", "model": model, "base_urls": [url], "max_concurrency": 4}
+
+
+def small_config(generators: list[dict], **overrides) -> RunConfig:
+    data = {
+        "profile": "tiny",
+        "name": "t",
+        "generators": generators,
+        "settings": ["RG/general"],
+        "instances": 2,
+        "generation": {"sampling": {"max_tokens": 64}, "token_budget": 256,
+                       "engine": {"backoff_base_s": 0.01, "max_validation_retries": 1}},
+        "student": {"base": "smollm2-135m-instruct", "recipe": "tiny"},
+        "reference": {"gold": {}},
+        "evaluation": {"benchmarks": {"general": ["ifeval"]}, "limit": 3, "max_tokens": 16},
+    }
+    data.update(overrides)
+    return RunConfig.model_validate(data)
+
+
+# --- configs, plan, store (fast) ----------------------------------------------------------------------
+
+
+def test_profiles_build_plans_with_shared_base_and_reference():
+    paper = build_plan(profile_config("agorabench"))
+    assert len(paper.cells) == 6 * 9 and len(paper.base) == 6 and len(paper.reference) == 6
+    stages = paper.stages()
+    assert len(stages) == 6 + 6 + 54 * (1 + 1 + 2)  # base and reference once; per cell generate, train, 2 evals
+    assert len({s.key for s in stages}) == len(stages)
+    position = {s.key: i for i, s in enumerate(stages)}
+    assert all(position[need.key] < position[s.key] for s in stages for need in s.needs.values())
+    quick = build_plan(profile_config("quickstart"))
+    assert {c.domain for c in quick.cells} == {"general"} and set(quick.base) == {"ifeval"}
+    assert set(quick.reference_training) == {"general"}  # the base trained on the gold slice
+
+
+def test_changing_one_generator_changes_only_its_keys():
+    a, b = fake_generator("a", "http://127.0.0.1:1/v1"), fake_generator("b", "http://127.0.0.1:1/v1")
+    before = {s.label: s.key for s in build_plan(small_config([a, b])).stages()}
+    after = {s.label: s.key for s in build_plan(small_config([a, {**b, "model": "other"}])).stages()}
+    changed = {label for label in before if before[label] != after[label]}
+    assert changed and all(label.startswith("b.") for label in changed)
+    assert {label for label in before if label.startswith("b.")} == changed
+    # Endpoints and concurrency change speed, not outputs: same keys.
+    moved = {s.label: s.key for s in build_plan(small_config([{**a, "base_urls": ["http://10.0.0.1/v1"],
+                                                                    "max_concurrency": 64}, b])).stages()}
+    assert moved == before
+
+
+def test_run_config_errors_are_one_line(tmp_path):
+    with pytest.raises(ValueError, match="METHOD/DOMAIN"):
+        parse_setting("general")
+    assert parse_setting("QE-code") == ("quality_enhancement", "code")
+    bad = tmp_path / "run.yaml"
+    bad.write_text(yaml.safe_dump({"profile": "tiny", "evaluation": {"benchmarks": {"math": ["humaneval"]}}}))
+    with pytest.raises(ConfigError, match="humaneval.*belongs to domain 'code'") as info:
+        load_run_config(bad)
+    assert "\n" not in str(info.value)
+    bad.write_text(yaml.safe_dump({"profile": "tiny", "reference": {"model": "x", "gold": {}}}))
+    with pytest.raises(ConfigError, match="either model"):
+        load_run_config(bad)
+    bad.write_text(yaml.safe_dump({"profile": "tiny", "instnces": 3}))
+    with pytest.raises(ConfigError, match="instnces"):
+        load_run_config(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"profile": "quickstart", "instances": 5, "evaluation": {"limit": 7}}))
+    config = load_run_config(good)
+    assert config.instances == 5 and config.evaluation.limit == 7 and config.evaluation.max_tokens == 128
+
+
+def test_store_records_done_failed_and_running(tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    key = stage_key("train", {"x": 1})
+    assert key == stage_key("train", {"x": 1}) != stage_key("train", {"x": 2})
+    folder = store.start(key, "train", "a label/with slash", {"x": 1})
+    assert folder.is_dir() and "/" not in folder.name and not store.is_done(key)
+    assert store.get(key).status == "running"  # a crash leaves it so; the next run resumes
+    store.finish(key)
+    assert store.is_done(key)
+    store.finish(key, error="boom")
+    assert store.get(key).status == "failed" and store.get(key).error == "boom"
+    assert ArtifactStore(tmp_path / "store").get(key).error == "boom"  # persisted
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--profile", "agorabench", "--dry-run", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "228 stages" in result.output and "total" in result.output and "$" in result.output
+    assert not (out / "store").exists()
+
+
+# --- real runs (slow) -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_end_to_end(tmp_path):
+    """`agorabench run --tiny`: the offline profile in miniature, as a user runs it."""
+    out = tmp_path / "tiny"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "agorabench", "run", "--tiny", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert time.monotonic() - started < 180
+    results = RunResults.model_validate_json((out / "results.json").read_text())
+    (cell,) = results.cells
+    assert cell.status == "done" and cell.data.instances >= 1 and cell.domain_pgr is not None
+    assert set(results.base.scores) == set(results.reference.scores) == {"ifeval"}
+    assert "PGR (%) of tiny" in proc.stdout and f"report: {out / 'report' / 'report.html'}" in proc.stdout
+    html = (out / "report" / "report.html").read_text()
+    assert "smollm2-135m-instruct" in html
+    again = subprocess.run([sys.executable, "-m", "agorabench", "run", "--tiny", "-o", str(out)],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stderr.count("done earlier") == 6
+
+
+@pytest.mark.slow
+def test_changed_generator_reruns_only_its_stages_and_failures_stay_local(tmp_path):
+    from agorabench.pipeline.run import run_benchmark
+
+    with FakeServer(responder=lambda body: RG_GENERAL) as server:
+        a, b = fake_generator("a", server.openai_base_url), fake_generator("b", server.openai_base_url)
+        dead = fake_generator("dead", "http://127.0.0.1:9/v1")  # nothing listens on port 9
+        first = run_benchmark(small_config([a, b, dead]), tmp_path / "run", report=False)
+        statuses = {s.label: first.outcomes[s.key].status for s in build_plan(small_config([a, b, dead])).stages()}
+        assert statuses["dead.response_generation.general"] == "failed"
+        assert statuses["dead.response_generation.general.ifeval"] == "blocked"
+        assert all(v == "done" for k, v in statuses.items() if not k.startswith("dead"))
+        cells = {c.generator: c for c in first.results.cells}
+        assert cells["a"].status == cells["b"].status == "done"
+        assert cells["dead"].status == "failed" and "cannot reach" in cells["dead"].error
+
+        changed = small_config([a, {**b, "model": "fake-model-2"}])
+        second = run_benchmark(changed, tmp_path / "run", report=False)
+        ran = [(s.kind, s.label) for s in build_plan(changed).stages() if second.outcomes[s.key].status == "done"]
+        label = "b.response_generation.general"
+        assert ran == [("generate", label), ("train", label), ("evaluate", f"{label}.ifeval")]
+        assert all(second.outcomes[s.key].status == "cached"
+                   for s in build_plan(changed).stages() if not s.label.startswith("b."))
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_in_the_middle_of_generation(tmp_path):
+    """Kill the run while a generation stage is half done: the rerun keeps its records and finishes."""
+    instances = 12
+    with FakeServer(responder=lambda body: RG_GENERAL, faults=Faults(latency_s=0.4)) as server:
+        gen = {**fake_generator("slow", server.openai_base_url), "max_concurrency": 1}
+        config = small_config([gen], instances=instances)
+        config_file = tmp_path / "run.yaml"
+        config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        out = tmp_path / "run"
+        command = [sys.executable, "-m", "agorabench", "run", str(config_file), "-o", str(out)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        records = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            found = list((out / "store" / "generate").glob("*/records.jsonl")) if (out / "store").exists() else []
+            if found and len(found[0].read_text().splitlines()) >= 3:
+                records = found[0]
+                break
+            time.sleep(0.2)
+        assert records is not None, "generation never started"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kept = len(records.read_text().splitlines())
+        assert 3 <= kept < instances
+        served_before = json.loads(__import__("urllib.request").request.urlopen(server.url + "/stats").read())
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        served_after = json.loads(__import__("urllib.request").request.urlopen(server.url + "/stats").read())
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(lines) == instances and len({r["id"] for r in lines}) == instances
+    new_requests = served_after["requests"] - served_before["requests"]
+    assert new_requests <= instances - kept + 1  # the killed run's finished records were not asked again
+    results = RunResults.model_validate_json((out / "results.json").read_text())
+    assert results.cells[0].status == "done"
