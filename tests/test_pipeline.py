@@ -150,20 +150,25 @@ def test_changed_generator_reruns_only_its_stages_and_failures_stay_local(tmp_pa
     with FakeServer(responder=lambda body: RG_GENERAL) as server:
         a, b = fake_generator("a", server.openai_base_url), fake_generator("b", server.openai_base_url)
         dead = fake_generator("dead", "http://127.0.0.1:9/v1")  # nothing listens on port 9
-        first = run_benchmark(small_config([a, b, dead]), tmp_path / "run", report=False)
-        statuses = {s.label: first.outcomes[s.key].status for s in build_plan(small_config([a, b, dead])).stages()}
-        assert statuses["dead.response_generation.general"] == "failed"
-        assert statuses["dead.response_generation.general.ifeval"] == "blocked"
-        assert all(v == "done" for k, v in statuses.items() if not k.startswith("dead"))
+        # Intrinsic metrics on (the offline MiniLM embedder's diversity): a stage per dataset, into results.json.
+        config = small_config([a, b, dead], intrinsic={"max_examples": 2})
+        first = run_benchmark(config, tmp_path / "run", report=False)
+        statuses = {(s.kind, s.label): first.outcomes[s.key].status for s in build_plan(config).stages()}
+        assert statuses[("intrinsic", "a.response_generation.general")] == "done"
+        assert statuses[("generate", "dead.response_generation.general")] == "failed"
+        assert statuses[("train", "dead.response_generation.general")] == "blocked"
+        assert statuses[("evaluate", "dead.response_generation.general.ifeval")] == "blocked"
+        assert all(v == "done" for (_, label), v in statuses.items() if not label.startswith("dead"))
         cells = {c.generator: c for c in first.results.cells}
         assert cells["a"].status == cells["b"].status == "done"
+        assert cells["a"].intrinsic["response_diversity"] is not None and "instruction_diversity" in cells["b"].intrinsic
         assert cells["dead"].status == "failed" and "cannot reach" in cells["dead"].error
 
-        changed = small_config([a, {**b, "model": "fake-model-2"}])
+        changed = small_config([a, {**b, "model": "fake-model-2"}], intrinsic={"max_examples": 2})
         second = run_benchmark(changed, tmp_path / "run", report=False)
         ran = [(s.kind, s.label) for s in build_plan(changed).stages() if second.outcomes[s.key].status == "done"]
         label = "b.response_generation.general"
-        assert ran == [("generate", label), ("train", label), ("evaluate", f"{label}.ifeval")]
+        assert ran == [("generate", label), ("train", label), ("evaluate", f"{label}.ifeval"), ("intrinsic", label)]
         assert all(second.outcomes[s.key].status == "cached"
                    for s in build_plan(changed).stages() if not s.label.startswith("b."))
 

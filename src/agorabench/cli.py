@@ -290,12 +290,12 @@ def run(
     else:
         config = profile_config("tiny" if tiny else profile or "quickstart")
     run_dir = output or Path("runs") / config.name
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a stage line stays one line in logs
     if dry_run:
         print_plan(config, run_dir, console)
         return
     outcome = run_benchmark(config, run_dir, progress=wants_progress(progress), console=console)
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     print_leaderboard(outcome.results, out)
     for line in failures(outcome.results):
         out.print(f"  {line}")
@@ -345,7 +345,7 @@ def analyze(
     print(f"PGR ~ top {reg.get('k')} components: r2 {_num(reg.get('r2'))}, p {_num(reg.get('p'))}")
     frontier = result.get("cost", {}).get("frontier") or []
     if frontier:
-        print("cost-PGR frontier: " + ", ".join(str(f.get("generator", f)) for f in frontier))
+        print("cost-PGR frontier (cheapest first): " + ", ".join(map(str, frontier)))
     for note in result.get("source", {}).get("notes", []):
         print(f"note: {note}")
     if json_out is not None:

@@ -114,6 +114,18 @@ class EvaluationConfig(StrictModel):
         return value
 
 
+class RayOptions(StrictModel):
+    """`executor: ray` (docs/scale-out.md): where the cluster is and what stages ask of it."""
+
+    address: str | None = Field(None, description="cluster address; default: RAY_ADDRESS, a local cluster, or a new one")
+    max_parallel: int | None = Field(None, ge=1, description="stages in flight at once (default: as resources allow)")
+    gpus: bool = Field(
+        True,
+        description="stages that run models ask for GPUs: training student.num_processes (or 1), evaluation 1, "
+        "local/vllm generators 1, intrinsic metrics 1; false on a CPU-only cluster",
+    )
+
+
 class RunConfig(StrictModel):
     name: str = "run"
     profile: str | None = None
@@ -127,6 +139,7 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     intrinsic: dict[str, Any] | None = Field(None, description="IntrinsicConfig fields; null: no intrinsic metrics")
     executor: Literal["local", "ray"] = "local"
+    ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("settings")
     @classmethod

@@ -68,8 +68,9 @@ class Plan:
 
 
 def _generator_identity(gen: GeneratorConfig) -> dict[str, Any]:
-    """What decides a generator's outputs (not its endpoints, concurrency or limits: those change speed only)."""
-    return gen.model_dump(mode="json", include={"backend", "model", "prompt_template", "dtype", "engine_args"})
+    """What decides a generator's outputs: its name (two names are two generators, e.g. one model served by two
+    providers) and model settings; not its endpoints, concurrency or limits, which change speed only."""
+    return gen.model_dump(mode="json", include={"name", "backend", "model", "prompt_template", "dtype", "engine_args"})
 
 
 def build_plan(config: RunConfig) -> Plan:
@@ -81,6 +82,12 @@ def build_plan(config: RunConfig) -> Plan:
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f"generators: names must be unique; {', '.join(twice)} appears more than once")
+    use_gpus = config.executor == "ray" and config.ray.gpus
+
+    def gpus(count: int) -> float:
+        """What a model-running stage asks a Ray cluster for (the local executor ignores it)."""
+        return float(count) if use_gpus else 0.0
+
     recipe = load_recipe(config.student.recipe)
     recipe_params = recipe.model_dump(mode="json")
     ev = config.evaluation
@@ -108,7 +115,7 @@ def build_plan(config: RunConfig) -> Plan:
             tokens = min(tokens, recipe.max_steps * per_step)
         gpu = config.student.launch is not None or config.evaluation.backend == "vllm"
         estimate = {"train_tokens": int(tokens), "seconds": None if gpu else tokens / CPU_TRAIN_TOKENS_PER_S}
-        return Stage("train", label, params, needs, estimate, gpus=float(config.student.num_processes or 1) if gpu else 0.0)
+        return Stage("train", label, params, needs, estimate, gpus=gpus(config.student.num_processes or 1))
 
     def eval_stage(label: str, benchmark: str, model: Stage | str) -> Stage:
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
@@ -122,7 +129,7 @@ def build_plan(config: RunConfig) -> Plan:
         requests = ev.limit or 0
         estimate = {"requests": requests or None, "output_tokens": requests * (ev.max_tokens or 1024) or None}
         return Stage("evaluate", f"{label}.{benchmark}", params, needs, estimate,
-                     gpus=1.0 if ev.backend == "vllm" else 0.0)
+                     gpus=gpus(1))
 
     benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
     base = {b: eval_stage("base", b, config.student.base) for b in benchmarks}
@@ -156,12 +163,14 @@ def build_plan(config: RunConfig) -> Plan:
             }
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
             runtime = {"generator": gen.model_dump(mode="json"), "engine": config.generation.engine.model_dump(mode="json")}
-            generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime)
+            generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime,
+                             gpus=gpus(1) if gen.backend in ("local", "vllm") else 0.0)
             train = train_stage(f"{gen.name}.{method}.{domain}", generate, config.instances)
             evaluate = {b: eval_stage(f"{gen.name}.{method}.{domain}", b, train) for b in ev.benchmarks[domain]}
             intrinsic = None
             if config.intrinsic is not None:
                 options = {"base": config.student.base, **config.intrinsic}
-                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", {"options": options}, {"data": generate})
+                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", {"options": options}, {"data": generate},
+                                  gpus=gpus(1))
             cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic))
     return Plan(config, generators, base, reference, reference_training, cells, notes)

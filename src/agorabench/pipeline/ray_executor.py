@@ -43,7 +43,7 @@ from agorabench.pipeline.store import ArtifactStore
 
 # Always forwarded to the workers when set in the driver's environment (gated Hub models).
 FORWARDED_ENV = ("HF_TOKEN",)
-CANCEL_WAIT_S = 15.0  # after Ctrl-C, how long cancelled stages get to stop
+CANCEL_WAIT_S = 5.0  # after Ctrl-C, how long cancelled stages get to stop before their workers are killed
 
 
 def import_ray() -> Any:
@@ -59,17 +59,21 @@ def import_ray() -> Any:
 # --- the worker side ---------------------------------------------------------------------------------
 
 
-def run_stage_task(kind: str, params: dict[str, Any], folder: str, needs: dict[str, str], cwd: str | None) -> str:
-    """What a Ray worker runs for one stage. Returns the node's host name; raises on failure."""
-    previous = os.getcwd()
+def run_stage_task(
+    kind: str, params: dict[str, Any], folder: str, needs: dict[str, str], cwd: str | None, gpus: float
+) -> tuple[str, float]:
+    """What a Ray worker runs for one stage, in a process of its own. Returns the node's host name and the
+    seconds the stage took; raises on failure."""
+    if not gpus:
+        # Ray leaves a task that asked for no GPU every GPU of its node: hide them, so that a CPU stage
+        # does not land on a GPU that Ray gave to another stage.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     if cwd and os.path.isdir(cwd):
         os.chdir(cwd)  # relative paths in the config mean what they mean to the driver (on a shared FS)
-    try:
-        with output_to(Path(folder) / "log.txt"):
-            execute(kind, params, Path(folder), {role: Path(path) for role, path in needs.items()}, False)
-    finally:
-        os.chdir(previous)
-    return socket.gethostname()
+    started = time.monotonic()
+    with output_to(Path(folder) / "log.txt"):
+        execute(kind, params, Path(folder), {role: Path(path) for role, path in needs.items()}, False)
+    return socket.gethostname(), time.monotonic() - started
 
 
 @contextmanager
@@ -108,28 +112,45 @@ def connect(ray: Any, address: str | None) -> bool:
         address=address,
         ignore_reinit_error=True,
         include_dashboard=False,  # a local instance needs none; a cluster has its own
-        log_to_driver=False,  # each stage's output is in its folder's log.txt, not interleaved on this terminal
+        log_to_driver=False,  # each stage's output goes to its folder's log.txt, not this terminal
     )
     return True
 
 
 def forwarded_env(stage: Stage) -> dict[str, str]:
-    """The API keys a stage's workers need, from the driver's environment: the variables its generator and
-    judge name (`api_key_env`), plus FORWARDED_ENV. A variable unset here is left to the worker's own."""
-    names: list[str] = list(FORWARDED_ENV)
-    generator = stage.runtime.get("generator")
-    if isinstance(generator, dict) and generator.get("api_key_env"):
-        names.append(generator["api_key_env"])
-    if stage.kind == "evaluate" and stage.params.get("judge"):
-        from agorabench.config import resolve_generator
-
-        try:
-            judge = resolve_generator(stage.params["judge"], "evaluation.judge")
-        except AgorabenchError:
-            judge = None  # the stage itself reports a bad judge
-        if judge is not None and judge.api_key_env:
-            names.append(judge.api_key_env)
+    """The API keys a stage's workers need, from the driver's environment: the variables named
+    (`api_key_env`) by its generator, judge or API model, plus FORWARDED_ENV. A variable unset here is left
+    to the worker's own environment."""
+    specs = [stage.runtime.get("generator"), stage.params.get("judge"), stage.params.get("model")]
+    options = stage.params.get("options")
+    if stage.kind == "intrinsic" and isinstance(options, dict):
+        specs.append(options.get("judge"))
+    names = list(FORWARDED_ENV)
+    for spec in specs:
+        if (name := _key_env(spec)) is not None:
+            names.append(name)
     return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def _key_env(spec: Any) -> str | None:
+    """The `api_key_env` of a generator given as a dict, a preset name or backend:model; None otherwise
+    (a Hub id, a checkpoint, nothing)."""
+    from agorabench.config import GeneratorConfig, resolve_generator
+
+    try:
+        if isinstance(spec, dict):
+            return GeneratorConfig.model_validate(spec).api_key_env
+        if isinstance(spec, str):
+            return resolve_generator(spec).api_key_env
+    except (AgorabenchError, ValueError):
+        pass  # not a generator: nothing to forward (a bad one is reported by the stage itself)
+    return None
+
+
+def most_gpus_on_a_node(ray: Any) -> float:
+    """A stage runs on one node, so this is the most GPUs any stage can get."""
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    return max((float(node["Resources"].get("GPU", 0.0)) for node in alive), default=0.0)
 
 
 def _generator_of(stage: Stage) -> str | None:
@@ -145,6 +166,28 @@ def _failure(ray: Any, exc: BaseException) -> tuple[BaseException, str]:
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
         return cause, re.sub(r"\x1b\[[0-9;]*m", "", str(exc)) + "\n"  # str(): the remote traceback
     return exc, f"{type(exc).__name__}: {exc}\n"  # the worker or its node died, the task was cancelled, ...
+
+
+def cancel(ray: Any, refs: list[Any], console: Console) -> None:
+    """Stop the stages in flight after Ctrl-C; they stay 'running' in the store, so the next run resumes them.
+
+    Each task first gets a KeyboardInterrupt (Python code stops cleanly: generation writes its metadata,
+    `accelerate launch` is killed); what still runs after CANCEL_WAIT_S (an event loop waiting on the
+    network does not see the interrupt until its next event) has its worker process killed. A second
+    Ctrl-C stops waiting; the workers still stop when this driver exits."""
+    if not refs:
+        return
+    console.print(f"interrupted: stopping {len(refs)} stage(s) ...", style="yellow", highlight=False)
+    try:
+        for ref in refs:
+            ray.cancel(ref)
+        _, left = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
+        for ref in left:
+            ray.cancel(ref, force=True)
+        if left:
+            ray.wait(left, num_returns=len(left), timeout=CANCEL_WAIT_S)
+    except KeyboardInterrupt:
+        pass
 
 
 def run_ray(
@@ -175,7 +218,9 @@ def run_ray(
 
 def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
          max_parallel: int | None) -> dict[str, Outcome]:
-    task = ray.remote(run_stage_task)
+    # max_calls=1: every stage in a fresh worker process, so nothing outlives a stage (GPU memory, CUDA
+    # state initialised under another stage's visible devices, loaded models, working directory).
+    task = ray.remote(max_calls=1)(run_stage_task)
     number = {stage.key: i for i, stage in enumerate(stages, 1)}
 
     def prefix(stage: Stage) -> str:
@@ -202,9 +247,10 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
             console.print(f"{prefix(stage)}: failed: {outcome.error}", style="red", highlight=False)
         else:
             where = f" on {host}" if host else ""
-            console.print(f"{prefix(stage)}: done in {outcome.seconds:.0f} s{where}", style="green", highlight=False)
+            console.print(f"{prefix(stage)}: done in {outcome.seconds:.0f} s{where}", style="green",
+                          highlight=False)
 
-    cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    node_gpus = most_gpus_on_a_node(ray)
     cwd = os.getcwd()
     in_flight: dict[Any, tuple[Stage, Path, float]] = {}  # ObjectRef -> stage, folder, start
     generating: set[str] = set()  # generators with a generation stage in flight
@@ -219,7 +265,8 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
             options["runtime_env"] = {"env_vars": env}
         gpus = f", {stage.gpus:g} GPU" if stage.gpus else ""
         console.print(f"{prefix(stage)} ... (ray{gpus})", highlight=False)
-        ref = task.options(**options).remote(stage.kind, {**stage.params, **stage.runtime}, str(folder), needs, cwd)
+        params = {**stage.params, **stage.runtime}
+        ref = task.options(**options).remote(stage.kind, params, str(folder), needs, cwd, stage.gpus)
         in_flight[ref] = (stage, folder, time.monotonic())
         if (generator := _generator_of(stage)) is not None:
             generating.add(generator)
@@ -228,7 +275,7 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
         stage, folder, started = in_flight.pop(ref)
         generating.discard(_generator_of(stage) or "")
         try:
-            host = ray.get(ref)
+            host, seconds = ray.get(ref)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - any stage failure is reported and the run goes on
@@ -240,7 +287,7 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
             decide(stage, Outcome("failed", error, time.monotonic() - started))
             return
         store.finish(stage.key)
-        decide(stage, Outcome("done", None, time.monotonic() - started), host)
+        decide(stage, Outcome("done", None, seconds), host)  # the stage's own time, not its time in queue
 
     try:
         while waiting or in_flight:
@@ -253,11 +300,12 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
                 if reason is not None:
                     decide(stage, Outcome("blocked", reason))
                     continue
-                if stage.gpus > cluster_gpus:
-                    cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))  # nodes may have joined
-                if stage.gpus > cluster_gpus:
-                    error = (f"needs {stage.gpus:g} GPU(s), the Ray cluster has {cluster_gpus:g}; "
-                             "add GPU nodes and run again")
+                if stage.gpus > node_gpus:
+                    node_gpus = most_gpus_on_a_node(ray)  # nodes may have joined
+                if stage.gpus > node_gpus:
+                    # Ray would keep such a task waiting for ever.
+                    error = (f"needs {stage.gpus:g} GPU(s) on one node; the Ray cluster's largest node has "
+                             f"{node_gpus:g}")
                     store.start(stage.key, stage.kind, stage.label, stage_inputs(stage))
                     store.finish(stage.key, error=error)
                     decide(stage, Outcome("failed", error))
@@ -276,18 +324,7 @@ def _run(ray: Any, stages: list[Stage], store: ArtifactStore, console: Console,
             for ref in ready:
                 settle(ref)
     except KeyboardInterrupt:
-        # The stages stay 'running' in the store: the next run resumes them. Each task gets a
-        # KeyboardInterrupt and a moment to stop cleanly (generation writes its metadata, releases its
-        # folder); a second Ctrl-C stops waiting.
-        refs = list(in_flight)
-        for ref in refs:
-            ray.cancel(ref)
-        if refs:
-            console.print(f"interrupted: cancelling {len(refs)} stage(s) ...", style="yellow", highlight=False)
-            try:
-                ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
-            except KeyboardInterrupt:
-                pass
+        cancel(ray, list(in_flight), console)
         raise
     return outcomes
 

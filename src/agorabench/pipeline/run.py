@@ -44,7 +44,7 @@ def run_benchmark(config: RunConfig, run_dir: Path, *, progress: bool = False, c
     if config.executor == "ray":
         from agorabench.pipeline.ray_executor import run_ray
 
-        outcomes = run_ray(plan, store, console=console)
+        outcomes = run_ray(plan, store, console=console, address=config.ray.address, max_parallel=config.ray.max_parallel)
     else:
         outcomes = run_local(plan, store, progress=progress, console=console)
     results = assemble(plan, store, outcomes, seed=config.seed)
