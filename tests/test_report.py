@@ -159,7 +159,7 @@ def test_cost_fallback_and_pgr_per_dollar():
         )
     }
     assert rows["paid"].cost_usd == pytest.approx(18.0)
-    assert rows["paid"].pgr_per_dollar == pytest.approx(20 / 18)
+    assert rows["paid"].pgr_per_dollar == pytest.approx(20 / (18 / 9))  # per dollar of one dataset
     assert rows["paid"].tokens == 9 * 1500
     assert rows["free"].pgr_per_dollar is None
     assert fmt.per_dollar(None, 0.0) == "free/local"
@@ -286,7 +286,7 @@ def test_csv_files(example_report):
     assert len(reader.fieldnames) == 1 + 9 + 3 + 1 + 2
     assert [r["generator"] for r in board] == ["llama-3.1-8b-instruct", "gpt-4o-mini", "gpt-4o"]
     assert board[0]["QE_code"] == "" and board[0]["pgr_per_dollar"] == ""
-    assert float(board[2]["pgr_per_dollar"]) == pytest.approx(float(board[2]["overall"]) / 50.24, abs=1e-3)
+    assert float(board[2]["pgr_per_dollar"]) == pytest.approx(float(board[2]["overall"]) / (50.24 / 9), abs=1e-3)
 
 
 def test_text_is_escaped(tmp_path):

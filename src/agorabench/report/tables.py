@@ -92,6 +92,7 @@ class LeaderboardRow:
     cost_usd: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    datasets: int = 0  # cells with data: what cost_usd was spent on
 
     @property
     def tokens(self) -> int:
@@ -99,10 +100,11 @@ class LeaderboardRow:
 
     @property
     def pgr_per_dollar(self) -> float | None:
-        """Overall PGR per dollar of generation; None for free/local generators rather than infinity."""
-        if self.overall.value is None or self.cost_usd <= 0:
+        """Overall PGR per dollar one dataset cost (cost / datasets), the analysis's definition too, so the
+        figure does not depend on how many settings a run has; None for free/local generators, not infinity."""
+        if self.overall.value is None or self.cost_usd <= 0 or self.datasets <= 0:
             return None
-        return self.overall.value / self.cost_usd
+        return self.overall.value / (self.cost_usd / self.datasets)
 
     def value(self, key: ColumnKey) -> float | None:
         if isinstance(key, tuple):
@@ -143,6 +145,7 @@ def leaderboard_row(
         cost_usd=cost_usd,
         prompt_tokens=sum(s.prompt_tokens for s in stats),
         completion_tokens=sum(s.completion_tokens for s in stats),
+        datasets=len(stats),
     )
 
 

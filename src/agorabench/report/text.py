@@ -19,8 +19,8 @@ BENCHMARKS = "Each benchmark's PGR for the student trained on one generator's da
 REFERENCE = "The scores PGR is measured against: mean over items (0-100), 95% CI, item count n."
 
 COST = (
-    "Generation cost over all settings. PGR per dollar = overall PGR / cost; it is not defined for "
-    "generators that cost nothing (local models), shown as free/local."
+    "Generation cost over all settings. PGR per $ = overall PGR / the cost of one dataset (cost / datasets), "
+    "as in the analysis; it is not defined for generators that cost nothing (local models), shown as free/local."
 )
 
 DATA = (
