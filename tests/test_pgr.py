@@ -85,10 +85,11 @@ def test_value_is_the_formula_not_the_bootstrap():
         assert pgr_benchmark(student, base, reference, seed=seed, rounds=200).value == pytest.approx(expected)
 
 
-def test_reference_below_base_is_still_a_ratio():
-    # A reference clearly below the base: the formula still holds (student halfway -> 50).
+def test_reference_clearly_below_base_is_undefined():
+    # The ratio would be 50 for a student that got 10 points worse: there is no gap to recover.
     result = pgr_benchmark(judged(50.0, 0.5), judged(60.0, 0.5), judged(40.0, 0.5))
-    assert result.value == pytest.approx(50.0)
+    assert result.value is None and result.gap == pytest.approx(-20.0)
+    assert "the reference scores below the base" in result.undefined_reason
 
 
 def test_no_noise_information_keeps_the_value_without_ci():

@@ -185,6 +185,10 @@ def _compute(
     if abs(value_gap) < min_gap:
         reason = f"{gap_text} is smaller than the {min_gap:g}-point minimum"
         return PgrValue(None, undefined_reason=reason, **base_fields), None
+    if value_gap < 0:
+        # A reference below the base has no gap to recover: the ratio would reward a student for getting worse.
+        reason = f"{gap_text}: the reference scores below the base, so there is no gap to recover"
+        return PgrValue(None, undefined_reason=reason, **base_fields), None
 
     value = float(100 * (student.value - base.value) / value_gap)
     if draws is None:
