@@ -54,13 +54,17 @@ def test_profiles_build_plans_with_shared_base_and_reference():
     paper = build_plan(profile_config("agorabench"))
     assert len(paper.cells) == 6 * 9 and len(paper.base) == 6 and len(paper.reference) == 6
     stages = paper.stages()
-    assert len(stages) == 6 + 6 + 54 * (1 + 1 + 2)  # base and reference once; per cell generate, train, 2 evals
+    # base and reference once, each generator on the 6 benchmarks (its problem solving), per cell generate,
+    # train and 2 evaluations
+    assert len(stages) == 6 + 6 + 6 * 6 + 54 * (1 + 1 + 2)
     assert len({s.key for s in stages}) == len(stages)
     position = {s.key: i for i, s in enumerate(stages)}
     assert all(position[need.key] < position[s.key] for s in stages for need in s.needs.values())
     quick = build_plan(profile_config("quickstart"))
     assert {c.domain for c in quick.cells} == {"general"} and set(quick.base) == {"ifeval"}
     assert set(quick.reference_training) == {"general"}  # the base trained on the gold slice
+    # The generator is the base here (SmolLM2): its problem-solving evaluation is the base's, run once.
+    assert quick.generator_scores["smollm2-135m-instruct"]["ifeval"].key == quick.base["ifeval"].key
 
 
 def test_changing_one_generator_changes_only_its_keys():
@@ -68,8 +72,8 @@ def test_changing_one_generator_changes_only_its_keys():
     before = {s.label: s.key for s in build_plan(small_config([a, b])).stages()}
     after = {s.label: s.key for s in build_plan(small_config([a, {**b, "model": "other"}])).stages()}
     changed = {label for label in before if before[label] != after[label]}
-    assert changed and all(label.startswith("b.") for label in changed)
-    assert {label for label in before if label.startswith("b.")} == changed
+    assert changed and all(label.startswith(("b.", "generator-b.")) for label in changed)
+    assert {label for label in before if label.startswith(("b.", "generator-b."))} == changed
     # Endpoints and concurrency change speed, not outputs: same keys.
     moved = {s.label: s.key for s in build_plan(small_config([{**a, "base_urls": ["http://10.0.0.1/v1"],
                                                                     "max_concurrency": 64}, b])).stages()}
@@ -115,7 +119,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", "--profile", "agorabench", "--dry-run", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "228 stages" in result.output and "total" in result.output and "$" in result.output
+    assert "264 stages" in result.output and "total" in result.output and "$" in result.output
     assert not (out / "store").exists()
 
 
@@ -158,7 +162,8 @@ def test_changed_generator_reruns_only_its_stages_and_failures_stay_local(tmp_pa
         assert statuses[("generate", "dead.response_generation.general")] == "failed"
         assert statuses[("train", "dead.response_generation.general")] == "blocked"
         assert statuses[("evaluate", "dead.response_generation.general.ifeval")] == "blocked"
-        assert all(v == "done" for (_, label), v in statuses.items() if not label.startswith("dead"))
+        assert statuses[("evaluate", "generator-dead.ifeval")] == "failed"  # its problem-solving score
+        assert all(v == "done" for (_, label), v in statuses.items() if "dead" not in label)
         cells = {c.generator: c for c in first.results.cells}
         assert cells["a"].status == cells["b"].status == "done"
         assert cells["a"].intrinsic["response_diversity"] is not None and "instruction_diversity" in cells["b"].intrinsic
@@ -168,9 +173,12 @@ def test_changed_generator_reruns_only_its_stages_and_failures_stay_local(tmp_pa
         second = run_benchmark(changed, tmp_path / "run", report=False)
         ran = [(s.kind, s.label) for s in build_plan(changed).stages() if second.outcomes[s.key].status == "done"]
         label = "b.response_generation.general"
-        assert ran == [("generate", label), ("train", label), ("evaluate", f"{label}.ifeval"), ("intrinsic", label)]
+        assert ran == [("evaluate", "generator-b.ifeval"), ("generate", label), ("train", label),
+                       ("evaluate", f"{label}.ifeval"), ("intrinsic", label)]
         assert all(second.outcomes[s.key].status == "cached"
-                   for s in build_plan(changed).stages() if not s.label.startswith("b."))
+                   for s in build_plan(changed).stages() if not s.label.startswith(("b.", "generator-b.")))
+        scored = {g.name: g.problem_solving for g in second.results.generators}
+        assert set(scored["a"]) == {"general"} and 0 <= scored["a"]["general"] <= 100
 
 
 @pytest.mark.slow

@@ -93,11 +93,19 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
     generators = []
     for gen in plan.generators:
         price = gen.price()
+        # The generator's own score per domain (the mean over the domain's benchmarks): problem solving.
+        own = {b: _eval_scores(s, store) for b, s in plan.generator_scores.get(gen.name, {}).items()}
+        problem_solving = {}
+        for domain, names in results_benchmarks(config).items():
+            values = [own[b].value for b in names if own.get(b) is not None]
+            if values and len(values) == len(names):
+                problem_solving[domain] = round(sum(values) / len(values), 4)
         generators.append(GeneratorInfo(
             name=gen.name, model=gen.model, backend=gen.backend,
             price_input_per_mtok=price.input_per_mtok if price else None,
             price_output_per_mtok=price.output_per_mtok if price else None,
             cost_usd=round(cost_by_generator.get(gen.name, 0.0), 6),
+            problem_solving=problem_solving,
         ))
     return RunResults(
         name=config.name,
@@ -106,7 +114,7 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
         seed=config.seed,
         student_base=config.student.base,
         recipe=config.student.recipe,
-        benchmarks={d: list(config.evaluation.benchmarks[d]) for d in config.domains()},
+        benchmarks=results_benchmarks(config),
         base=ModelScores(label=f"{config.student.base} (base)", model=config.student.base,
                          scores={b: _score(v) for b, v in base_scores.items() if v is not None}),
         reference=ModelScores(label=reference_label, model=config.reference.model or "gold",
@@ -115,6 +123,10 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
         cells=cells,
         notes=list(plan.notes),
     )
+
+
+def results_benchmarks(config) -> dict[str, list[str]]:
+    return {d: list(config.evaluation.benchmarks[d]) for d in config.domains()}
 
 
 def write_results(results: RunResults, run_dir: Path) -> Path:

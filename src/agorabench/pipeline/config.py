@@ -96,6 +96,11 @@ class EvaluationConfig(StrictModel):
     max_tokens: int | None = Field(None, ge=1, description="cap on new tokens per answer (paper: 1024)")
     judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard (e.g. gpt-4o)")
     backend: Literal["local", "vllm"] = Field("local", description="how students and checkpoints are run")
+    score_generators: bool = Field(
+        True,
+        description="also evaluate each generator on its domains' benchmarks: its problem-solving score, "
+        "which `agorabench analyze` relates to PGR (the paper's analysis)",
+    )
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="benchmark -> its options, e.g. {math: {path: /data/MATH/test.jsonl}}"
     )

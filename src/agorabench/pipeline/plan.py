@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agorabench.config import GeneratorConfig, resolve_generator
-from agorabench.errors import ConfigError
+from agorabench.errors import AgorabenchError, ConfigError
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
 from agorabench.training.recipes import load_recipe
@@ -39,6 +39,7 @@ class Plan:
     config: RunConfig
     generators: list[GeneratorConfig]
     base: dict[str, Stage]  # benchmark -> evaluation of the base
+    generator_scores: dict[str, dict[str, Stage]]  # generator -> benchmark -> evaluation of the generator itself
     reference: dict[str, Stage]  # benchmark -> evaluation of the reference
     reference_training: dict[str, Stage]  # domain -> gold training (gold reference only)
     cells: list[Cell]
@@ -59,6 +60,9 @@ class Plan:
 
         for stage in [*self.base.values(), *self.reference_training.values(), *self.reference.values()]:
             add(stage)
+        for stages in self.generator_scores.values():
+            for stage in stages.values():
+                add(stage)
         for cell in self.cells:
             for stage in [cell.generate, cell.train, *cell.evaluate.values()]:
                 add(stage)
@@ -117,26 +121,42 @@ def build_plan(config: RunConfig) -> Plan:
         estimate = {"train_tokens": int(tokens), "seconds": None if gpu else tokens / CPU_TRAIN_TOKENS_PER_S}
         return Stage("train", label, params, needs, estimate, gpus=gpus(config.student.num_processes or 1))
 
-    def eval_stage(label: str, benchmark: str, model: Stage | str) -> Stage:
+    def eval_stage(label: str, benchmark: str, model: Stage | GeneratorConfig) -> Stage:
+        # The label is not part of the key: the base and a generator that are the same model (the quickstart's
+        # SmolLM2) share one evaluation.
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
-                  "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend,
-                  "label": label}
-        needs = {}
+                  "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend}
+        needs, runtime = {}, {"label": label}
         if isinstance(model, Stage):
             needs["model"] = model
         else:
-            params["model"] = model
+            params["generator"] = _generator_identity(model)
+            runtime["generator"] = model.model_dump(mode="json")
         requests = ev.limit or 0
         estimate = {"requests": requests or None, "output_tokens": requests * (ev.max_tokens or 1024) or None}
+        runs_a_model = isinstance(model, Stage) or model.backend in ("local", "vllm")
         return Stage("evaluate", f"{label}.{benchmark}", params, needs, estimate,
-                     gpus=gpus(1))
+                     gpus=gpus(1) if runs_a_model else 0.0, runtime=runtime)
+
+    def model_to_evaluate(spec: str, field: str) -> GeneratorConfig:
+        from agorabench.evaluation.runner import resolve_model
+
+        try:
+            model = resolve_model(spec)
+        except AgorabenchError as exc:
+            raise ConfigError(f"{field}: {exc}") from None
+        if ev.backend == "vllm" and model.backend == "local":
+            model = model.model_copy(update={"backend": "vllm"})
+        return model
 
     benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
-    base = {b: eval_stage("base", b, config.student.base) for b in benchmarks}
+    base_model = model_to_evaluate(config.student.base, "student.base")
+    base = {b: eval_stage("base", b, base_model) for b in benchmarks}
     reference: dict[str, Stage] = {}
     reference_training: dict[str, Stage] = {}
     if config.reference.model is not None:
-        reference = {b: eval_stage("reference", b, config.reference.model) for b in benchmarks}
+        reference_model = model_to_evaluate(config.reference.model, "reference.model")
+        reference = {b: eval_stage("reference", b, reference_model) for b in benchmarks}
     else:
         for domain in domains:
             path = Path(config.reference.gold.data.get(domain) or gold_slice_path(domain))
@@ -147,6 +167,11 @@ def build_plan(config: RunConfig) -> Plan:
             for b in ev.benchmarks[domain]:
                 reference[b] = eval_stage("reference", b, reference_training[domain])
 
+    generator_scores = {}
+    if ev.score_generators:
+        generator_scores = {
+            gen.name: {b: eval_stage(f"generator-{gen.name}", b, gen) for b in benchmarks} for gen in generators
+        }
     cells = []
     for gen in generators:
         for method, domain in config.setting_pairs():
@@ -173,4 +198,4 @@ def build_plan(config: RunConfig) -> Plan:
                 intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", {"options": options}, {"data": generate},
                                   gpus=gpus(1))
             cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic))
-    return Plan(config, generators, base, reference, reference_training, cells, notes)
+    return Plan(config, generators, base, generator_scores, reference, reference_training, cells, notes)

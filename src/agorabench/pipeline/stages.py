@@ -129,15 +129,12 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
 def _evaluate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
     from agorabench.config import GeneratorConfig, resolve_generator
     from agorabench.evaluation.evaluate import evaluate_benchmark
-    from agorabench.evaluation.runner import resolve_model
     from agorabench.generation.progress import RichProgress
 
     if "model" in needs:  # a checkpoint trained by this run
         model = GeneratorConfig(name=params["label"], backend=params["backend"], model=str(needs["model"]))
-    else:
-        model = resolve_model(params["model"])
-        if params["backend"] == "vllm" and model.backend == "local":
-            model = model.model_copy(update={"backend": "vllm"})
+    else:  # the base, the reference, or a generator scored as a problem solver
+        model = GeneratorConfig.model_validate(params["generator"])
     judge = resolve_generator(params["judge"], "evaluation.judge") if params.get("judge") else None
     kwargs = dict(
         limit=params["limit"], seed=params["seed"], judge=judge, options=params["options"],
