@@ -266,7 +266,7 @@ def run(
     config_file: Annotated[Path | None, typer.Argument(help="run config YAML (default: the quickstart profile)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: runs/<name>)")] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="a built-in profile instead of a file: quickstart, tiny, agorabench")
+        str | None, typer.Option("--profile", help="a built-in profile instead of a file: quickstart, quickstart-gemma, tiny, agorabench")
     ] = None,
     tiny: Annotated[bool, typer.Option("--tiny", help="the tiny profile: the whole pipeline in miniature (<3 min)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan with estimated cost and time; run nothing")] = False,
