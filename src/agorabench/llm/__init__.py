@@ -10,7 +10,7 @@ from agorabench.llm.base import Backend, Completion, Message, SamplingParams, Us
 if TYPE_CHECKING:  # config imports llm.base; a runtime import here would be circular
     from agorabench.config import GeneratorConfig
 
-__all__ = ["Backend", "Completion", "Message", "SamplingParams", "Usage", "create_backend", "BACKENDS"]
+__all__ = ["BACKENDS", "Backend", "Completion", "Message", "SamplingParams", "Usage", "create_backend"]
 
 
 def _openai(config: GeneratorConfig) -> Backend:

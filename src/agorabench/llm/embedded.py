@@ -210,7 +210,6 @@ def _convert_gguf(gguf: Path, model: EmbeddedModel, out: Path) -> None:
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as transformers_logging
 
     # A one-line log says what happens; transformers' per-tensor bars would tear through ours.

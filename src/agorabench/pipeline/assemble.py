@@ -10,7 +10,7 @@ from agorabench.jsonl import read_jsonl_lenient
 from agorabench.metrics.pgr import BenchmarkScores, pgr_domain, scores_from_eval_dir, to_result
 from agorabench.pipeline.executor import Outcome
 from agorabench.pipeline.plan import Plan
-from agorabench.pipeline.results import Cell, DataStats, GeneratorInfo, ModelScores, Pgr, RunResults, Score
+from agorabench.pipeline.results import Cell, DataStats, GeneratorInfo, ModelScores, RunResults, Score
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
 
@@ -137,4 +137,4 @@ def write_results(results: RunResults, run_dir: Path) -> Path:
     return path
 
 
-__all__ = ["Pgr", "assemble", "write_results"]
+__all__ = ["assemble", "results_benchmarks", "write_results"]

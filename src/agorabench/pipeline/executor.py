@@ -7,7 +7,6 @@ each stage uses every GPU). `agorabench.pipeline.ray_executor` runs the same sta
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -43,7 +42,7 @@ def stage_inputs(stage: Stage) -> dict:
 
 
 def blocked_by(stage: Stage, outcomes: dict[str, Outcome]) -> str | None:
-    for role, need in stage.needs.items():
+    for need in stage.needs.values():
         outcome = outcomes.get(need.key)
         if outcome is None or outcome.status not in ("cached", "done"):
             return f"needs {need.kind} {need.label}, which {'failed' if outcome and outcome.status == 'failed' else 'did not finish'}"
@@ -94,7 +93,3 @@ def run_stage(stage: Stage, store: ArtifactStore, progress: bool = False) -> Out
         return Outcome("failed", error, time.monotonic() - started)
     store.finish(stage.key)
     return Outcome("done", None, time.monotonic() - started)
-
-
-def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=sys.stderr.isatty() or None)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,13 +209,6 @@ def failures(results: RunResults) -> list[str]:
         if c.domain_pgr is not None and c.domain_pgr.value is None and c.domain_pgr.undefined_reason:
             lines.append(f"{c.generator} {c.method}/{c.domain}: PGR undefined: {c.domain_pgr.undefined_reason}")
     return lines
-
-
-def summary_json(outcome: RunOutcome) -> str:
-    counts: dict[str, int] = {}
-    for o in outcome.outcomes.values():
-        counts[o.status] = counts.get(o.status, 0) + 1
-    return json.dumps(counts)
 
 
 __all__ = ["Plan", "RunOutcome", "dry_run", "print_leaderboard", "run_benchmark"]

@@ -108,13 +108,13 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
     recipe = Recipe.model_validate(params["recipe"])
     if params.get("launch"):
         import subprocess
-        import sys
+
+        import yaml
 
         from agorabench.training.launch import launch_command, resolve_launch_config
 
+        # The launched processes read the recipe from a file; beside the folder, so the checkpoint stays clean.
         recipe_file = folder.parent / f".{folder.name}.recipe.yaml"
-        import yaml
-
         recipe_file.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         args = ["--data", str(data), "--base", params["base"], "--recipe", str(recipe_file), "--output", str(folder)]
         code = subprocess.call(launch_command(resolve_launch_config(params["launch"]), args, params.get("num_processes")))
@@ -136,10 +136,8 @@ def _evaluate(params: dict[str, Any], folder: Path, needs: dict[str, Path], prog
     else:  # the base, the reference, or a generator scored as a problem solver
         model = GeneratorConfig.model_validate(params["generator"])
     judge = resolve_generator(params["judge"], "evaluation.judge") if params.get("judge") else None
-    kwargs = dict(
-        limit=params["limit"], seed=params["seed"], judge=judge, options=params["options"],
-        max_tokens=params["max_tokens"],
-    )
+    kwargs = {"limit": params["limit"], "seed": params["seed"], "judge": judge, "options": params["options"],
+              "max_tokens": params["max_tokens"]}
     if progress:
         with RichProgress(f"evaluate {params['label']} on {params['benchmark']}") as bar:
             evaluate_benchmark(model, params["benchmark"], folder, progress=bar, **kwargs)

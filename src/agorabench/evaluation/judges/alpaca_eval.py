@@ -403,21 +403,15 @@ def judge_alpaca_eval(
     if order == "both":
         pairs = [v for v in by_question.values() if len(v) == 2]
         consistency = float(np.mean([v[0] == v[1] for v in pairs])) if pairs else None
-    run = judgments.run
     summary = AlpacaEvalResult(
         **result,
         n_requested=len(ids),
         n_failed=len(ids) - len(annotations),
-        failure_reasons=judgments.failure_reasons(),
         position_consistency=consistency,
         order=order,
         seed=seed,
-        judge={"name": generator.name, "backend": generator.backend, "model": generator.model},
         data_sha256=data.sha256,
-        judge_cost_usd=judgments.cost_usd,
-        requests_sent=run.stats.requests if run else 0,
-        cached_responses=run.stats.cached_responses if run else 0,
-        output_dir=str(out_dir),
+        **judgments.provenance(generator, out_dir),
         annotations=annotations,
     )
     (out_dir / "judge_summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")

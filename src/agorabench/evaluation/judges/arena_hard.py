@@ -49,7 +49,6 @@ import numpy as np
 
 from agorabench.config import EngineConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
-from agorabench.jsonl import read_jsonl
 from agorabench.evaluation.judges.pairwise import (
     BootstrapResult,
     Comparison,
@@ -64,6 +63,7 @@ from agorabench.evaluation.judges.pairwise import (
     seeded_subset,
 )
 from agorabench.generation.decontamination import package_file
+from agorabench.jsonl import read_jsonl
 
 __all__ = [
     "ArenaHardData",
@@ -520,7 +520,6 @@ def judge_arena_hard(
     consistency = (
         float(np.mean([np.sign(g[0] - 0.5) == np.sign(g[1] - 0.5) for g in pairs])) if pairs else None
     )
-    run = judgments.run
     result = ArenaHardResult(
         score=overall["score"],
         ci_low=overall["ci_low"],
@@ -530,7 +529,6 @@ def judge_arena_hard(
         n_battles=overall["n_battles"],
         n_requested=len(ids),
         n_failed=len(judgments.failures),
-        failure_reasons=judgments.failure_reasons(),
         verdicts=verdict_counts(battles),
         position_consistency=consistency,
         by_category=by_category,
@@ -539,12 +537,8 @@ def judge_arena_hard(
         strong_weight=strong_weight,
         n_bootstrap=n_bootstrap,
         seed=seed,
-        judge={"name": generator.name, "backend": generator.backend, "model": generator.model},
         data_sha256=data.sha256,
-        judge_cost_usd=judgments.cost_usd,
-        requests_sent=run.stats.requests if run else 0,
-        cached_responses=run.stats.cached_responses if run else 0,
-        output_dir=str(out_dir),
+        **judgments.provenance(generator, out_dir),
         battles=battles,
     )
     (out_dir / "judge_summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")

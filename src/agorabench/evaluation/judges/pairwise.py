@@ -246,6 +246,17 @@ class Judgments:
             counts[failure["reason"]] = counts.get(failure["reason"], 0) + 1
         return counts
 
+    def provenance(self, judge: GeneratorConfig, out_dir: Path) -> dict[str, Any]:
+        """Who judged, at what cost, and where the judgments are: the fields every judged result carries."""
+        return {
+            "failure_reasons": self.failure_reasons(),
+            "judge": {"name": judge.name, "backend": judge.backend, "model": judge.model},
+            "judge_cost_usd": self.cost_usd,
+            "requests_sent": self.run.stats.requests if self.run else 0,
+            "cached_responses": self.run.stats.cached_responses if self.run else 0,
+            "output_dir": str(out_dir),
+        }
+
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return read_jsonl_lenient(path)  # the torn last line of an interrupted run is skipped
