@@ -8,13 +8,13 @@ Any problem is one line naming the file and the line.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from agorabench.errors import AgorabenchError
+from agorabench.jsonl import iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +38,29 @@ def dataset_file(data: str | Path) -> Path:
     return path
 
 
+def _records(path: Path):
+    """The shared JSONL reader's (line, object) pairs; its one-line errors become DatasetErrors."""
+    try:
+        yield from iter_jsonl(path)
+    except AgorabenchError as exc:
+        raise DatasetError(str(exc)) from None
+
+
 def read_examples(data: str | Path) -> list[dict[str, Any]]:
     """Prompt-completion examples, in file order. Refuses empty files and malformed lines."""
     path = dataset_file(data)
     examples: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise DatasetError(f"{path}: line {number} is not valid JSON") from None
-            if not isinstance(record, dict):
-                raise DatasetError(f"{path}: line {number} is not a JSON object")
-            for key in ("instruction", "response"):
-                value = record.get(key)
-                if not isinstance(value, str) or not value.strip():
-                    raise DatasetError(f"{path}: line {number} has no non-empty string {key!r}")
-            examples.append(
-                {
-                    "prompt": [{"role": "user", "content": record["instruction"]}],
-                    "completion": [{"role": "assistant", "content": record["response"]}],
-                }
-            )
+    for number, record in _records(path):
+        for key in ("instruction", "response"):
+            value = record.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise DatasetError(f"{path}: line {number} has no non-empty string {key!r}")
+        examples.append(
+            {
+                "prompt": [{"role": "user", "content": record["instruction"]}],
+                "completion": [{"role": "assistant", "content": record["response"]}],
+            }
+        )
     if not examples:
         raise DatasetError(f"{path}: the dataset is empty (no instruction/response records)")
     return examples
