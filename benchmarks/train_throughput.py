@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-WORDS = "the of and to in is was for on that with as by at from it an be this are which or have".split()
+WORDS = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "it", "an", "be", "this", "are", "which", "or", "have"]
 HEADLINE = "cpu-small"
 
 
