@@ -48,10 +48,11 @@ def cpu_seconds() -> float:
 
 
 def run_engine_client(base_url: str, in_flight: int, requests: int) -> dict:
-    from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig
     from agorabench.generation.answer_task import AnswerTask
+    from agorabench.generation.config import EngineConfig, GenerateConfig
     from agorabench.generation.runner import run_generate
     from agorabench.llm.base import SamplingParams
+    from agorabench.llm.config import GeneratorConfig
     from agorabench.llm.openai_backend import OpenAIBackend  # noqa: F401 - import cost is not per request
 
     times: list[float] = []

@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import time
 
-from agorabench.config import EMBEDDED_MODEL, GeneratorConfig
 from agorabench.llm import create_backend
 from agorabench.llm.base import Message, SamplingParams
+from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig
 
 
 async def measure(dtype: str, tokens: int) -> dict[int, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -362,7 +361,7 @@ def test_run_folder_with_intrinsic_metrics(tmp_path):
         if i is not None:
             cell["intrinsic"] = {"quality": 3.0 + i, "perplexity": 2.0}
     (run / "results.json").write_text(json.dumps(results))
-    from agorabench.pipeline.results import RunResults
+    from agorabench.results import RunResults
 
     assert metrics_from_results(RunResults.model_validate(results)) == {
         "gpt-4o/instance_generation/math": {"quality": 3.0, "perplexity": 2.0},

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+from conftest import REPO, cli_command, read_jsonl, write_instructions
 
 from agorabench.testing.fake_server import FakeServer, Faults
-from conftest import REPO, cli_command, read_jsonl, write_instructions
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agorabench.config import (
-    GENERATOR_PRESETS,
-    GenerateConfig,
-    GeneratorConfig,
-    load_config,
-    resolve_generator,
-)
 from agorabench.errors import ConfigError
+from agorabench.generation.config import GenerateConfig
+from agorabench.io import load_config
 from agorabench.llm.base import Usage
+from agorabench.llm.config import GENERATOR_PRESETS, GeneratorConfig, resolve_generator
 from agorabench.llm.pricing import DEFAULT_PRICES, Pricing
 
 

@@ -7,16 +7,17 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_jsonl, write_instructions
 
-from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.generation.answer_task import AnswerTask
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.engine import derive_seed
 from agorabench.generation.runner import run_generate
 from agorabench.llm.base import SamplingParams
+from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.pricing import Pricing
 from agorabench.testing.fake_server import FakeServer, Faults
-from conftest import read_jsonl, write_instructions
 
 
 def fake_generator(*urls: str, **overrides) -> GeneratorConfig:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agorabench.config import EngineConfig, GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.runner import PAPER_DECODING, Prompt, generate_outputs, resolve_model
+from agorabench.generation.config import EngineConfig
 from agorabench.llm.base import Message
+from agorabench.llm.config import GeneratorConfig
 from agorabench.testing.fake_server import FakeServer, Faults
 
 

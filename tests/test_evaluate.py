@@ -7,9 +7,9 @@ import json
 import subprocess
 
 import pytest
+from conftest import REPO, cli_command, read_jsonl
 
 from agorabench.testing.fake_server import FakeServer, last_user_text
-from conftest import REPO, cli_command, read_jsonl
 
 
 def run_evaluate(server, out, *args):

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from conftest import read_jsonl
 
-from agorabench.config import EngineConfig, GeneratorConfig, parse_model
 from agorabench.errors import AgorabenchError, ConfigError
+from agorabench.generation.config import EngineConfig
 from agorabench.generation.task import Rejected
+from agorabench.io import parse_model
+from agorabench.llm.config import GeneratorConfig
 from agorabench.metrics.intrinsic import (
     IntrinsicConfig,
     compute_intrinsic,

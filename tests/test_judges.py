@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from conftest import read_jsonl
 
-from agorabench.config import EngineConfig, GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import (
     GRADED_LABELS,
@@ -37,7 +36,9 @@ from agorabench.evaluation.judges import (
 )
 from agorabench.evaluation.judges.alpaca_eval import alpaca_eval_result
 from agorabench.evaluation.judges.pairwise import model_view, seeded_subset
+from agorabench.generation.config import EngineConfig
 from agorabench.generation.task import Rejected
+from agorabench.llm.config import GeneratorConfig
 from agorabench.testing.fake_server import FakeServer, last_user_text
 
 # ----------------------------------------------------------------------------- fake judges

@@ -10,8 +10,8 @@ machinery itself (locking, atomic rename, crash cleanup) is tested on tiny folde
 from __future__ import annotations
 
 import asyncio
-import json
 import importlib.util
+import json
 import threading
 import time
 from collections import Counter
@@ -20,11 +20,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from agorabench.config import EMBEDDED_MODEL, GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.llm import embedded
 from agorabench.llm.base import Completion, FatalError, ItemError, SamplingParams
 from agorabench.llm.batching import BatcherClosed, MicroBatcher
+from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig
 from agorabench.llm.embedded import embedded_model_dir, prepare_once, resolve_local_model
 
 needs_model = pytest.mark.skipif(

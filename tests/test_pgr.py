@@ -20,7 +20,7 @@ from agorabench.metrics.pgr import (
     scores_from_eval_dir,
     to_result,
 )
-from agorabench.pipeline.results import Pgr
+from agorabench.results import Pgr
 
 
 def judged(value: float, half_width: float = 1.96) -> BenchmarkScores:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +18,8 @@ from agorabench.cli import app
 from agorabench.errors import ConfigError
 from agorabench.pipeline.config import RunConfig, load_run_config, parse_setting, profile_config
 from agorabench.pipeline.plan import build_plan
-from agorabench.pipeline.results import RunResults
 from agorabench.pipeline.store import ArtifactStore, stage_key
+from agorabench.results import RunResults
 from agorabench.testing.fake_server import FakeServer, Faults
 
 RG_GENERAL = "1. Review your notes every day.\n2. Sleep well before the exam.\n3. Practise with past questions.\n[END]"

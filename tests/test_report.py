@@ -11,21 +11,12 @@ from pathlib import Path
 import pytest
 
 from agorabench.errors import AgorabenchError
-from agorabench.pipeline.results import (
-    DOMAINS,
-    METHODS,
-    Cell,
-    DataStats,
-    GeneratorInfo,
-    ModelScores,
-    Pgr,
-    RunResults,
-    Score,
-)
 from agorabench.report import ReportSection, embed_figure, load_results, tables, write_report
 from agorabench.report import format as fmt
 from agorabench.report.exports import PGR_COLUMNS, leaderboard_columns
 from agorabench.report.plots import cost_axis
+from agorabench.results import Cell, DataStats, GeneratorInfo, ModelScores, Pgr, RunResults, Score
+from agorabench.taxonomy import DOMAINS, METHODS
 
 EXAMPLE = Path(__file__).parent / "data" / "run_results_example.json"
 BENCHMARKS = {"math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval"]}

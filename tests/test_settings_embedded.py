@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import read_jsonl
 
-from agorabench.config import EngineConfig, GenerateConfig, resolve_generator
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import GenerationJob, run_jobs
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.settings.registry import build_setting
 from agorabench.llm.base import SamplingParams
-from conftest import read_jsonl
+from agorabench.llm.config import resolve_generator
 
 SETTINGS = [(m, d) for m in ("instance_generation", "response_generation", "quality_enhancement") for d in ("math", "code", "general")]
 # Where SmolLM2-135M reliably writes valid data (see the module docstring).

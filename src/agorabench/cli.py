@@ -9,15 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agorabench.config import (
-    EMBEDDED_MODEL,
-    GenerateConfig,
-    GeneratorConfig,
-    load_config,
-    parse_model,
-    resolve_generator,
-)
 from agorabench.errors import AgorabenchError
+from agorabench.generation.config import GenerateConfig
+from agorabench.io import load_config, parse_model
+from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig, resolve_generator
 
 app = typer.Typer(
     name="agorabench",

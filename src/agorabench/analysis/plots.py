@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-DOMAIN_COLORS = {"math": "tab:blue", "code": "tab:orange", "general": "tab:green"}
-METHOD_MARKERS = {"instance_generation": "o", "response_generation": "s", "quality_enhancement": "^"}
+from agorabench.taxonomy import DOMAIN_COLORS, METHOD_MARKERS
+
 FIGURE_FILES = {
     "problem_solving_coarse": "problem_solving_vs_pgr_coarse.png",
     "problem_solving_fine": "problem_solving_vs_pgr_fine.png",

@@ -7,7 +7,6 @@ results from elsewhere (another run, a paper's published tables) be analysed wit
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,7 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agorabench.errors import AgorabenchError
-from agorabench.pipeline.results import DOMAINS, METHOD_SHORT, METHODS, RunResults
+from agorabench.results import RunResults
+from agorabench.taxonomy import DOMAINS, METHODS, domain_name, method_name
 
 REQUIRED_COLUMNS = ("generator", "method", "domain", "pgr", "problem_solving")
 # Numeric columns with a fixed meaning: never treated as intrinsic metrics.
@@ -24,8 +24,6 @@ OPTIONAL_COLUMNS = ("cost_usd", "instances")
 # Cell values read as "no value" (NaN or None), not as a typo.
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 
-_METHOD_ALIASES = {m: m for m in METHODS} | {short.lower(): long for long, short in METHOD_SHORT.items()}
-_DOMAIN_ALIASES = {d: d for d in DOMAINS} | {"instruction_following": "general"}
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,6 @@ class Table:
     def generators(self) -> list[str]:
         """Generator names in first-seen order (the order of the source)."""
         return list(dict.fromkeys(row.generator for row in self.rows))
-
-
-def normalise_method(value: str) -> str | None:
-    return _METHOD_ALIASES.get(value.strip().lower())
-
-
-def normalise_domain(value: str) -> str | None:
-    return _DOMAIN_ALIASES.get(value.strip().lower())
 
 
 def load_table(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = None) -> Table:
@@ -150,7 +140,7 @@ def _normalise_key(key: str, where: str) -> str:
     parts = key.split("/")
     if len(parts) < 3:
         raise AgorabenchError(f"{where}: metrics key {key!r} is not 'generator/method/domain'")
-    generator, method, domain = "/".join(parts[:-2]), normalise_method(parts[-2]), normalise_domain(parts[-1])
+    generator, method, domain = "/".join(parts[:-2]), method_name(parts[-2]), domain_name(parts[-1])
     if method is None or domain is None:
         raise AgorabenchError(f"{where}: metrics key {key!r} has an unknown method or domain")
     return f"{generator}/{method}/{domain}"
@@ -238,12 +228,12 @@ def _read_csv(path: Path) -> Table:
         generator = at(record, "generator").text
         if not generator:
             raise at(record, "generator").error("empty generator name")
-        method = normalise_method(at(record, "method").text)
+        method = method_name(at(record, "method").text)
         if method is None:
             raise at(record, "method").error(
                 f"unknown method {at(record, 'method').text!r} (use {', '.join(METHODS)} or IG, RG, QE)"
             )
-        domain = normalise_domain(at(record, "domain").text)
+        domain = domain_name(at(record, "domain").text)
         if domain is None:
             raise at(record, "domain").error(
                 f"unknown domain {at(record, 'domain').text!r} (use {', '.join(DOMAINS)})"

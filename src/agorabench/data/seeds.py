@@ -23,22 +23,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agorabench.errors import AgorabenchError
+from agorabench.io import StrictModel
 from agorabench.jsonl import read_jsonl
 
 BUNDLED = Path(__file__).parent / "seeds"
-METHODS = ("instance_generation", "response_generation", "quality_enhancement")
-DOMAINS = ("math", "code", "general")
 
 Row = dict[str, Any]
 
 
-class SeedSource(BaseModel):
+class SeedSource(StrictModel):
     """One seed source: a mapping name plus where its data is (Hub id, local file or folder)."""
 
-    model_config = ConfigDict(extra="forbid")
     source: str = Field(description="field mapping: agorabench, gsm8k, math, mbpp, lima, magpie, webinstruct, conala")
     path: str | None = Field(None, description="Hub id, local file (.jsonl/.json/.parquet/.csv) or folder")
     split: str = "train"

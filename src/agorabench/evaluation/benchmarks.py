@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agorabench.config import GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.runner import PAPER_DECODING, Prompt
 from agorabench.llm.base import Message, SamplingParams
+from agorabench.llm.config import GeneratorConfig
 
 MATH_INSTRUCTION = "Solve the problem step by step. End with the final answer as [RESULT] answer [/RESULT]."
 CODE_INSTRUCTION = "Complete the following Python code. Reply with the code in a ```python block."

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agorabench.config import GeneratorConfig
 from agorabench.evaluation.benchmarks import GradeContext, get
 from agorabench.evaluation.runner import generate_outputs
 from agorabench.evaluation.stats import bootstrap_mean_ci
+from agorabench.io import write_json_atomic
+from agorabench.llm.config import GeneratorConfig
 
 
 def subset(items: list[Any], limit: int | None, seed: int) -> list[Any]:
@@ -28,12 +29,6 @@ def subset(items: list[Any], limit: int | None, seed: int) -> list[Any]:
         return list(items)
     chosen = set(random.Random(seed).sample(range(len(items)), limit))
     return [item for i, item in enumerate(items) if i in chosen]
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
 
 
 def evaluate_benchmark(
@@ -96,7 +91,7 @@ def evaluate_benchmark(
         "extra": graded.extra,
         "wall_time_s": round(time.monotonic() - started, 2),
     }
-    _write_json(folder / "summary.json", summary)
+    write_json_atomic(folder / "summary.json", summary)
     return summary
 
 
@@ -105,5 +100,5 @@ def evaluate(model: GeneratorConfig, names: list[str], out_dir: Path, **kwargs: 
     for name in names:
         get(name)  # an unknown name fails before any work
     summaries = {name: evaluate_benchmark(model, name, out_dir, **kwargs) for name in names}
-    _write_json(out_dir / "summary.json", summaries)
+    write_json_atomic(out_dir / "summary.json", summaries)
     return summaries

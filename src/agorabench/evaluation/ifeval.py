@@ -33,9 +33,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from agorabench.errors import AgorabenchError
-from agorabench.jsonl import iter_jsonl
 from agorabench.evaluation.math_data import BenchmarkData  # one dataclass for every benchmark
-from agorabench.generation.decontamination import package_file
+from agorabench.io import package_file
+from agorabench.jsonl import iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def prepare_nltk_data(root: str | None = None, language: str = PUNKT_LANGUAGE) -
 
     files = _punkt_tab_files(language)
     if root is None:
-        from agorabench.config import default_cache_dir
+        from agorabench.io import default_cache_dir
 
         data_dir = default_cache_dir() / "nltk_data"
     else:

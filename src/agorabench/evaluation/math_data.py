@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from agorabench.errors import AgorabenchError
-from agorabench.jsonl import read_jsonl
 from agorabench.evaluation.math_grader import last_boxed
-from agorabench.generation.decontamination import package_file
+from agorabench.io import package_file
+from agorabench.jsonl import read_jsonl
 
 log = logging.getLogger(__name__)
 

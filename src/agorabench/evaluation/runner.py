@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError, ConfigError
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import GenerationJob, run_jobs
 from agorabench.generation.task import Task, WorkItem
 from agorabench.llm.base import Completion, Message, SamplingParams
+from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 # The paper's decoding for students: temperature 0.2 for math, 0 otherwise; top-p 0.95;
 # 1024 new tokens; repetition penalty 1.03.

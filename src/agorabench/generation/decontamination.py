@@ -9,23 +9,14 @@ packages (GSM8K, HumanEval, AlpacaEval 2.0, Arena-Hard, IFEval) and from local c
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agorabench.generation.dedup import normalise
+from agorabench.io import package_file
 from agorabench.jsonl import iter_jsonl
-
-
-def package_file(package: str, *parts: str) -> Path | None:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
-    return path if path.exists() else None
 
 
 def _jsonl(path: Path) -> Iterator[dict]:

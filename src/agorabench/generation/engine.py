@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from agorabench.config import EngineConfig, GeneratorConfig
 from agorabench.generation.cache import RequestCache, request_key
+from agorabench.generation.config import EngineConfig
 from agorabench.generation.store import JsonlStore
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.llm.base import (
@@ -33,6 +33,7 @@ from agorabench.llm.base import (
     TransientError,
     Usage,
 )
+from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.pricing import Pricing
 from agorabench.llm.rate_limit import RateLimiter
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,15 +21,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agorabench import __version__
-from agorabench.config import GenerateConfig, GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.generation.cache import RequestCache
+from agorabench.generation.config import GenerateConfig
 from agorabench.generation.engine import Engine, FatalRunError, RunStats, estimate_tokens, pending_items
 from agorabench.generation.store import JsonlStore
 from agorabench.generation.task import Task
+from agorabench.io import write_json_atomic
 from agorabench.jsonl import read_jsonl_lenient
-from agorabench.llm import create_backend
 from agorabench.llm.base import FatalError
+from agorabench.llm.config import GeneratorConfig
+from agorabench.llm.registry import backend_spec, create_backend
 
 RECORDS = "records.jsonl"
 FAILURES = "failed.jsonl"
@@ -109,7 +110,7 @@ class GenerateResult:
 
 async def check_reachable(generator: GeneratorConfig, timeout_s: float = 10.0) -> None:
     """Fail fast, in one line, when an endpoint does not even accept a TCP connection."""
-    if generator.backend not in ("openai", "anthropic"):
+    if not backend_spec(generator.backend).remote:
         return
     for url in generator.base_urls:
         parts = urlsplit(url)
@@ -134,7 +135,7 @@ def estimate_plan(
     cost = None
     if price is not None:
         cost = (prompt_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / 1e6
-    if generator.backend in ("local",):
+    if backend_spec(generator.backend).in_process:
         seconds = output_tokens / LOCAL_TOKENS_PER_S
     else:
         latency = API_FIRST_TOKEN_S + output_each / API_TOKENS_PER_S
@@ -199,9 +200,7 @@ def write_metadata(
         "acceptance_rate": round(accepted / samples, 4) if samples else None,
         "this_run": stats.as_dict(),
     }
-    tmp = folder / (METADATA + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, folder / METADATA)  # atomic: a crash never leaves half a metadata file
+    write_json_atomic(folder / METADATA, data)  # a crash never leaves half a metadata file
     return data
 
 

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agorabench.config import EMBEDDED_MODEL, default_cache_dir
 from agorabench.errors import AgorabenchError
+from agorabench.io import default_cache_dir
+from agorabench.llm.config import EMBEDDED_MODEL
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agorabench.config import GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.llm.base import (
-    Backend,
     Completion,
     FatalError,
     FinishReason,
@@ -38,22 +35,16 @@ from agorabench.llm.base import (
     Message,
     SamplingParams,
     Usage,
-    as_messages,
 )
-from agorabench.llm.batching import MicroBatcher
+from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.embedded import resolve_local_model
+from agorabench.llm.in_process import InProcessBackend, Request, one_line
 from agorabench.llm.plain_template import PLAIN_CHAT_TEMPLATE, PLAIN_STOPS
 
 if TYPE_CHECKING:  # torch and transformers load lazily: importing this module must stay cheap
     import torch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Request:
-    messages: list[Message]
-    params: SamplingParams
 
 
 @dataclass
@@ -66,43 +57,21 @@ class _Row:
     budget: int
 
 
-class LocalBackend(Backend):
+class LocalBackend(InProcessBackend):
     """A transformers causal LM in this process; loaded by the worker thread on first use."""
 
-    def __init__(self, config: GeneratorConfig):
-        if config.backend != "local":
-            raise ValueError(f"LocalBackend needs backend 'local', got {config.backend!r}")
-        self.config = config
-        self.model = config.model
-        self._runtime: _Runtime | None = None
-        self._load_error: FatalError | None = None
-        self._batcher: MicroBatcher[_Request, Completion] = MicroBatcher(
-            self._run_batch, max_batch_size=config.max_batch_size, name=f"agorabench-local-{config.name}"
-        )
+    def _load_runtime(self) -> _Runtime:
+        return _Runtime.load(self.config)
 
-    async def complete(self, messages: list[Message], params: SamplingParams) -> Completion:
-        return await self._batcher.submit(_Request(as_messages(messages), params))
-
-    async def aclose(self) -> None:
-        await self._batcher.aclose()
-        self._runtime = None
-
-    @property
-    def batch_sizes(self) -> Counter[int]:
-        """How many batches of each size have run (to check that concurrency is really batched)."""
-        return self._batcher.batch_sizes
-
-    # --- worker thread -----------------------------------------------------------------------------
-
-    def _run_batch(self, requests: list[_Request]) -> list[Completion | Exception]:
-        runtime = self._load()
+    def _run_batch(self, requests: list[Request]) -> list[Completion | Exception]:
+        runtime = self.runtime()
         results: dict[int, Completion | Exception] = {}
         rows: list[_Row] = []
         for i, request in enumerate(requests):
             try:
                 prompt = runtime.encode(request.messages)
             except Exception as exc:  # noqa: BLE001 - e.g. a chat template that rejects the roles
-                results[i] = ItemError("bad_prompt", f"cannot build the prompt: {_one_line(exc)}")
+                results[i] = ItemError("bad_prompt", f"cannot build the prompt: {one_line(exc)}")
                 continue
             room = runtime.context - len(prompt)
             if room < 1:
@@ -119,18 +88,6 @@ class LocalBackend(Backend):
             for row, completion in zip(rows, runtime.generate(rows, self.model)):
                 results[row.index] = completion
         return [results[i] for i in range(len(requests))]
-
-    def _load(self) -> _Runtime:
-        if self._runtime is not None:
-            return self._runtime
-        if self._load_error is not None:  # do not retry a failed multi-second load for every batch
-            raise self._load_error
-        try:
-            self._runtime = _Runtime.load(self.config)
-        except FatalError as exc:
-            self._load_error = exc
-            raise
-        return self._runtime
 
 
 # --- the model ---------------------------------------------------------------------------------------
@@ -173,7 +130,7 @@ class _Runtime:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         except Exception as exc:  # noqa: BLE001 - OSError (not found, offline), ValueError (not a causal LM)
             raise FatalError(
-                "model_load", f"cannot load local model {config.model!r}: {_one_line(exc)}"
+                "model_load", f"cannot load local model {config.model!r}: {one_line(exc)}"
             ) from None
         extra_stops: tuple[str, ...] = ()
         if config.prompt_template == "plain" or (config.prompt_template == "auto" and not tokenizer.chat_template):
@@ -405,7 +362,3 @@ def _use_available_cores(torch: Any) -> None:
     if torch.get_num_threads() > available:
         torch.set_num_threads(available)
 
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -20,8 +20,6 @@ class Pricing(BaseModel):
         return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
 
 
-FREE = Pricing(input_per_mtok=0.0, output_per_mtok=0.0)
-
 DEFAULT_PRICES: dict[str, Pricing] = {
     "gpt-4o": Pricing(input_per_mtok=2.50, output_per_mtok=10.00),
     "gpt-4o-2024-08-06": Pricing(input_per_mtok=2.50, output_per_mtok=10.00),
@@ -34,9 +32,3 @@ DEFAULT_PRICES: dict[str, Pricing] = {
     "meta-llama/Llama-3.1-8B-Instruct": Pricing(input_per_mtok=0.055, output_per_mtok=0.055),
 }
 
-
-def lookup_price(model: str, override: Pricing | None = None) -> Pricing | None:
-    """The price for `model`: the override, else the default table, else None (unknown)."""
-    if override is not None:
-        return override
-    return DEFAULT_PRICES.get(model)

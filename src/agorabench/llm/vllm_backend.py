@@ -14,24 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agorabench.config import GeneratorConfig
 from agorabench.errors import AgorabenchError
 from agorabench.llm.base import (
-    Backend,
     Completion,
     FatalError,
     ItemError,
-    Message,
     SamplingParams,
     Usage,
-    as_messages,
     normalise_finish_reason,
 )
-from agorabench.llm.batching import MicroBatcher
+from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.embedded import resolve_local_model
+from agorabench.llm.in_process import InProcessBackend, Request, one_line
 
 log = logging.getLogger(__name__)
 
@@ -88,51 +84,26 @@ def engine_kwargs(config: GeneratorConfig, model_path: str) -> dict[str, Any]:
     return kwargs | config.engine_args
 
 
-@dataclass(frozen=True)
-class _Request:
-    messages: list[Message]
-    params: SamplingParams
-
-
-class VLLMBackend(Backend):
+class VLLMBackend(InProcessBackend):
     """A `vllm.LLM` in this process, created by the worker thread on first use."""
 
     def __init__(self, config: GeneratorConfig):
-        if config.backend != "vllm":
-            raise ValueError(f"VLLMBackend needs backend 'vllm', got {config.backend!r}")
-        self.config = config
-        self.model = config.model
-        self._llm: Any = None
+        # A GPU step is cheap next to an idle GPU: bigger batches, and wait a little longer to fill them.
+        super().__init__(config, max_batch_size=max(config.max_batch_size, MIN_BATCH), max_wait_s=0.02)
         self._vllm: Any = None
-        self._load_error: FatalError | None = None
-        self._batcher: MicroBatcher[_Request, Completion] = MicroBatcher(
-            self._run_batch,
-            max_batch_size=max(config.max_batch_size, MIN_BATCH),
-            max_wait_s=0.02,  # a GPU step is cheap next to an idle GPU: wait a little longer to fill it
-            name=f"agorabench-vllm-{config.name}",
-        )
 
-    async def complete(self, messages: list[Message], params: SamplingParams) -> Completion:
-        return await self._batcher.submit(_Request(as_messages(messages), params))
-
-    async def aclose(self) -> None:
-        await self._batcher.aclose()
-        self._llm = None
-
-    # --- worker thread ---------------------------------------------------------------------------
-
-    def _run_batch(self, requests: list[_Request]) -> list[Completion | Exception]:
-        llm = self._engine()
+    def _run_batch(self, requests: list[Request]) -> list[Completion | Exception]:
+        llm = self.runtime()
         try:
             outputs = self._chat(llm, requests)
         except ValueError as exc:
             if len(requests) == 1:
                 # vLLM rejects a prompt longer than the context with ValueError.
-                return [ItemError("bad_request", f"vLLM rejected the request: {_one_line(exc)}")]
+                return [ItemError("bad_request", f"vLLM rejected the request: {one_line(exc)}")]
             # One bad request fails vLLM's whole call: run them one by one so only it fails.
             return [self._run_batch([request])[0] for request in requests]
         except Exception as exc:  # the engine died (CUDA error, out of memory): nothing will succeed
-            raise FatalError("vllm_engine", f"vLLM failed: {_one_line(exc)}") from exc
+            raise FatalError("vllm_engine", f"vLLM failed: {one_line(exc)}") from exc
         results: list[Completion | Exception] = []
         for output in outputs:
             try:
@@ -141,7 +112,7 @@ class VLLMBackend(Backend):
                 results.append(exc)
         return results
 
-    def _chat(self, llm: Any, requests: list[_Request]) -> list[Any]:
+    def _chat(self, llm: Any, requests: list[Request]) -> list[Any]:
         conversations = [[m.model_dump() for m in r.messages] for r in requests]
         sampling = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.params)) for r in requests]
         outputs = llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
@@ -149,19 +120,7 @@ class VLLMBackend(Backend):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
         return list(outputs)
 
-    def _engine(self) -> Any:
-        if self._llm is not None:
-            return self._llm
-        if self._load_error is not None:  # creating an engine takes minutes: fail fast afterwards
-            raise self._load_error
-        try:
-            self._llm = self._create_engine()
-        except FatalError as exc:
-            self._load_error = exc
-            raise
-        return self._llm
-
-    def _create_engine(self) -> Any:
+    def _load_runtime(self) -> Any:
         try:
             import vllm
         except ImportError as exc:
@@ -178,12 +137,8 @@ class VLLMBackend(Backend):
             llm = vllm.LLM(**kwargs)
         except Exception as exc:  # noqa: BLE001 - unknown model, no GPU, out of memory, bad engine_args
             raise FatalError(
-                "model_load", f"vLLM cannot load {self.config.model!r}: {_one_line(exc)}"
+                "model_load", f"vLLM cannot load {self.config.model!r}: {one_line(exc)}"
             ) from None
         self._vllm = vllm
         return llm
 
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

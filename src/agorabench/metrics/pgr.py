@@ -29,7 +29,7 @@ import numpy as np
 
 from agorabench.errors import AgorabenchError
 from agorabench.jsonl import iter_jsonl
-from agorabench.pipeline.results import Pgr
+from agorabench.results import Pgr
 
 ROLES = ("student", "base", "reference")
 MAX_SKIPPED = 0.05  # above this fraction of rounds with a zero resampled gap, no CI

@@ -6,13 +6,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agorabench.io import write_text_atomic
 from agorabench.jsonl import read_jsonl_lenient
 from agorabench.metrics.pgr import BenchmarkScores, pgr_domain, scores_from_eval_dir, to_result
 from agorabench.pipeline.executor import Outcome
 from agorabench.pipeline.plan import Plan
-from agorabench.pipeline.results import Cell, DataStats, GeneratorInfo, ModelScores, RunResults, Score
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
+from agorabench.results import Cell, DataStats, GeneratorInfo, ModelScores, RunResults, Score
 
 
 def _eval_scores(stage: Stage, store: ArtifactStore) -> BenchmarkScores | None:
@@ -131,9 +132,7 @@ def results_benchmarks(config) -> dict[str, list[str]]:
 
 def write_results(results: RunResults, run_dir: Path) -> Path:
     path = run_dir / "results.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(results.model_dump_json(indent=1) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, results.model_dump_json(indent=1) + "\n")
     return path
 
 

@@ -12,30 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
-from agorabench.config import EMBEDDED_MODEL, EngineConfig, GeneratorConfig, StrictModel, parse_model
 from agorabench.data.seeds import SeedSource
 from agorabench.errors import ConfigError
+from agorabench.generation.config import EngineConfig
+from agorabench.io import StrictModel, parse_model, read_yaml_mapping
 from agorabench.llm.base import SamplingParams
-from agorabench.pipeline.results import DOMAINS, METHODS
-
-SHORT_METHODS = {"IG": "instance_generation", "RG": "response_generation", "QE": "quality_enhancement"}
-
-
-def parse_setting(text: str) -> tuple[str, str]:
-    """'response_generation/math', 'RG/math' or 'rg-math' -> (method, domain)."""
-    for sep in ("/", "-", ":"):
-        if sep in text:
-            method, domain = text.split(sep, 1)
-            break
-    else:
-        raise ValueError(f"setting {text!r} is not METHOD/DOMAIN (e.g. response_generation/math or RG/math)")
-    method = SHORT_METHODS.get(method.upper(), method.lower())
-    if method not in METHODS or domain.lower() not in DOMAINS:
-        raise ValueError(f"setting {text!r}: methods are {', '.join(METHODS)} (or IG/RG/QE), domains {', '.join(DOMAINS)}")
-    return method, domain.lower()
+from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig
+from agorabench.llm.registry import BACKENDS
+from agorabench.taxonomy import DOMAINS, METHODS, Domain, parse_setting
 
 
 class GenerationConfig(StrictModel):
@@ -87,7 +73,7 @@ class ReferenceConfig(StrictModel):
 
 
 class EvaluationConfig(StrictModel):
-    benchmarks: dict[Literal["math", "code", "general"], list[str]] = Field(
+    benchmarks: dict[Domain, list[str]] = Field(
         default_factory=lambda: {
             "math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval", "arena_hard"],
         }
@@ -95,7 +81,7 @@ class EvaluationConfig(StrictModel):
     limit: int | None = Field(None, ge=1, description="items per benchmark (a seeded subset); default all")
     max_tokens: int | None = Field(None, ge=1, description="cap on new tokens per answer (paper: 1024)")
     judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard (e.g. gpt-4o)")
-    backend: Literal["local", "vllm"] = Field("local", description="how students and checkpoints are run")
+    backend: str = Field("local", description="the in-process backend that runs students and checkpoints (local, vllm)")
     score_generators: bool = Field(
         True,
         description="also evaluate each generator on its domains' benchmarks: its problem-solving score, "
@@ -104,6 +90,14 @@ class EvaluationConfig(StrictModel):
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="benchmark -> its options, e.g. {math: {path: /data/MATH/test.jsonl}}"
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _in_process(cls, value: str) -> str:
+        if value not in BACKENDS or not BACKENDS[value].in_process:
+            choices = ", ".join(name for name, spec in BACKENDS.items() if spec.in_process)
+            raise ValueError(f"must be a backend that runs models in process ({choices})")
+        return value
 
     @field_validator("benchmarks")
     @classmethod
@@ -245,14 +239,7 @@ def profile_config(name: str, **overrides: Any) -> RunConfig:
 
 def load_run_config(path: Path) -> RunConfig:
     """A run YAML; `profile: NAME` starts from a built-in profile and the file's fields override it."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a run config is a mapping of fields")
+    data = read_yaml_mapping(path, "a run config")
     profile = data.get("profile")
     if profile is not None:
         if profile not in PROFILES:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agorabench.config import GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError, ConfigError
+from agorabench.llm.config import GeneratorConfig, resolve_generator
+from agorabench.llm.registry import backend_spec
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
 from agorabench.training.recipes import load_recipe
@@ -117,7 +118,7 @@ def build_plan(config: RunConfig) -> Plan:
         if recipe.max_steps > 0:
             per_step = recipe.per_device_batch_size * recipe.gradient_accumulation_steps * per_example
             tokens = min(tokens, recipe.max_steps * per_step)
-        gpu = config.student.launch is not None or config.evaluation.backend == "vllm"
+        gpu = config.student.launch is not None or backend_spec(config.evaluation.backend).uses_gpu == "required"
         estimate = {"train_tokens": int(tokens), "seconds": None if gpu else tokens / CPU_TRAIN_TOKENS_PER_S}
         return Stage("train", label, params, needs, estimate, gpus=gpus(config.student.num_processes or 1))
 
@@ -134,7 +135,7 @@ def build_plan(config: RunConfig) -> Plan:
             runtime["generator"] = model.model_dump(mode="json")
         requests = ev.limit or 0
         estimate = {"requests": requests or None, "output_tokens": requests * (ev.max_tokens or 1024) or None}
-        runs_a_model = isinstance(model, Stage) or model.backend in ("local", "vllm")
+        runs_a_model = isinstance(model, Stage) or backend_spec(model.backend).runs_model_here
         return Stage("evaluate", f"{label}.{benchmark}", params, needs, estimate,
                      gpus=gpus(1) if runs_a_model else 0.0, runtime=runtime)
 
@@ -145,8 +146,9 @@ def build_plan(config: RunConfig) -> Plan:
             model = resolve_model(spec)
         except AgorabenchError as exc:
             raise ConfigError(f"{field}: {exc}") from None
-        if ev.backend == "vllm" and model.backend == "local":
-            model = model.model_copy(update={"backend": "vllm"})
+        # Models that run in process (checkpoints, Hub ids, embedded) run with the configured in-process backend.
+        if backend_spec(model.backend).in_process and model.backend != ev.backend:
+            model = model.model_copy(update={"backend": ev.backend})
         return model
 
     benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
@@ -189,7 +191,7 @@ def build_plan(config: RunConfig) -> Plan:
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
             runtime = {"generator": gen.model_dump(mode="json"), "engine": config.generation.engine.model_dump(mode="json")}
             generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime,
-                             gpus=gpus(1) if gen.backend in ("local", "vllm") else 0.0)
+                             gpus=gpus(1) if backend_spec(gen.backend).runs_model_here else 0.0)
             train = train_stage(f"{gen.name}.{method}.{domain}", generate, config.instances)
             evaluate = {b: eval_stage(f"{gen.name}.{method}.{domain}", b, train) for b in ev.benchmarks[domain]}
             intrinsic = None

@@ -135,7 +135,7 @@ def forwarded_env(stage: Stage) -> dict[str, str]:
 def _key_env(spec: Any) -> str | None:
     """The `api_key_env` of a generator given as a dict, a preset name or backend:model; None otherwise
     (a Hub id, a checkpoint, nothing)."""
-    from agorabench.config import GeneratorConfig, resolve_generator
+    from agorabench.llm.config import GeneratorConfig, resolve_generator
 
     try:
         if isinstance(spec, dict):

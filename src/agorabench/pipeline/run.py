@@ -2,7 +2,7 @@
 
     <run>/config.yaml     the resolved run config
     <run>/store/          every stage's output (pipeline/store.py)
-    <run>/results.json    scores, data statistics and PGR (pipeline/results.py)
+    <run>/results.json    scores, data statistics and PGR (agorabench/results.py)
     <run>/report/         report.md, report.html, CSVs (agorabench.report)
 """
 
@@ -16,13 +16,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from agorabench.llm.registry import backend_spec
 from agorabench.pipeline.assemble import assemble, write_results
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.executor import Outcome, run_local
 from agorabench.pipeline.plan import Plan, build_plan
-from agorabench.pipeline.results import METHOD_SHORT, RunResults
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
+from agorabench.results import RunResults
+from agorabench.taxonomy import METHOD_SHORT, SETTINGS
 
 
 @dataclass
@@ -83,11 +85,12 @@ def write_run_report(results: RunResults, run_dir: Path, out: Path | None = None
 def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
     """Requests, tokens, dollars and seconds a stage would take (rough, labelled as such)."""
     if stage.kind == "generate":
-        from agorabench.config import GenerateConfig, GeneratorConfig
+        from agorabench.generation.config import GenerateConfig
         from agorabench.generation.engine import pending_items
         from agorabench.generation.runner import estimate_plan
         from agorabench.generation.settings.config import SettingConfig
         from agorabench.generation.settings.registry import build_setting
+        from agorabench.llm.config import GeneratorConfig
 
         gen = GeneratorConfig.model_validate(stage.runtime["generator"])
         setting = SettingConfig(method=stage.params["method"], domain=stage.params["domain"])
@@ -110,7 +113,7 @@ def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
                 requests = None
         tokens = None if requests is None else requests * (config.evaluation.max_tokens or 1024)
         seconds = None
-        if tokens is not None and config.evaluation.backend == "local":
+        if tokens is not None and backend_spec(config.evaluation.backend).uses_gpu != "required":
             seconds = tokens / 60.0  # embedded-size models on CPU, batched (docs/performance.md)
         return {"requests": requests, "tokens": tokens, "seconds": seconds}
     return {}
@@ -167,7 +170,7 @@ def _time(seconds) -> str:
 
 def print_leaderboard(results: RunResults, console: Console) -> None:
     settings = sorted({(c.method, c.domain) for c in results.cells},
-                      key=lambda md: (list(METHOD_SHORT).index(md[0]), ("math", "code", "general").index(md[1])))
+                      key=SETTINGS.index)
     table = Table(title=f"PGR (%) of {results.name}: student {results.student_base}")
     table.add_column("generator")
     for method, domain in settings:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from agorabench.errors import AgorabenchError
+from agorabench.io import agorabench_data
 from agorabench.pipeline.store import stage_key
 
 Kind = Literal["generate", "train", "evaluate", "intrinsic"]
@@ -43,7 +43,7 @@ class Stage:
 def gold_slice_path(domain: str) -> Path:
     """The bundled gold slice of a domain: our hand-written instruction/response pairs (answers computed,
     code tested), the instance-generation seeds. Disjoint from every benchmark item (13-gram checked)."""
-    return Path(str(resources.files("agorabench.data") / "seeds" / domain / "instance_generation.jsonl"))
+    return agorabench_data("seeds", domain, "instance_generation.jsonl")
 
 
 def file_digest(path: Path) -> str:
@@ -59,13 +59,14 @@ def execute(kind: str, params: dict[str, Any], folder: Path, needs: dict[str, Pa
 
 
 def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
-    from agorabench.config import GenerateConfig, GeneratorConfig
     from agorabench.data.seeds import SeedSource
+    from agorabench.generation.config import GenerateConfig
     from agorabench.generation.progress import RichProgress
     from agorabench.generation.runner import run_generate
     from agorabench.generation.settings.config import SettingConfig, ValidationConfig
     from agorabench.generation.settings.registry import build_setting
     from agorabench.llm.base import SamplingParams
+    from agorabench.llm.config import GeneratorConfig
 
     generator = GeneratorConfig.model_validate(params["generator"])
     setting = SettingConfig(
@@ -127,9 +128,9 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
 
 
 def _evaluate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
-    from agorabench.config import GeneratorConfig, resolve_generator
     from agorabench.evaluation.evaluate import evaluate_benchmark
     from agorabench.generation.progress import RichProgress
+    from agorabench.llm.config import GeneratorConfig, resolve_generator
 
     if "model" in needs:  # a checkpoint trained by this run
         model = GeneratorConfig(name=params["label"], backend=params["backend"], model=str(needs["model"]))

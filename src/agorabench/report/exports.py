@@ -6,9 +6,10 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from agorabench.pipeline.results import METHOD_SHORT, METHODS, RunResults
 from agorabench.report import tables
 from agorabench.report.tables import COLUMNS, OVERALL, SETTINGS, Entry, LeaderboardRow
+from agorabench.results import RunResults
+from agorabench.taxonomy import METHOD_SHORT, METHODS
 
 PGR_COLUMNS = [
     "generator",

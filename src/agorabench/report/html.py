@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from agorabench.pipeline.results import DOMAINS, METHOD_SHORT, METHODS, Score
 from agorabench.report import format as fmt
 from agorabench.report import text
 from agorabench.report.model import ReportData
@@ -24,6 +23,8 @@ from agorabench.report.tables import (
     is_best,
     setting_label,
 )
+from agorabench.results import Score
+from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agorabench.pipeline.results import METHOD_SHORT, METHODS
 from agorabench.report import format as fmt
 from agorabench.report import text
 from agorabench.report.model import ReportData
@@ -19,6 +18,7 @@ from agorabench.report.tables import (
     is_best,
     setting_label,
 )
+from agorabench.taxonomy import METHOD_SHORT, METHODS
 
 md = fmt.md
 

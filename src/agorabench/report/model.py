@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agorabench.pipeline.results import Cell, DataStats, RunResults
 from agorabench.report import tables
 from agorabench.report.sections import EmbeddedFigure, ReportSection
 from agorabench.report.tables import (
@@ -17,6 +16,7 @@ from agorabench.report.tables import (
     ReferenceRow,
     Setting,
 )
+from agorabench.results import Cell, DataStats, RunResults
 
 TOP_FAILURES = 3
 

@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from agorabench.pipeline.results import DOMAINS, METHOD_SHORT, METHODS
 from agorabench.report.tables import SETTINGS, LeaderboardRow
+from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS
 
 _STYLE = {
     "font.size": 9,

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Literal
 
-from agorabench.pipeline.results import DOMAINS, METHOD_SHORT, METHODS, Cell, Pgr, RunResults, Score
+from agorabench.results import Cell, Pgr, RunResults, Score
+from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS, SETTINGS
+from agorabench.taxonomy import setting_label as taxonomy_setting_label
 
 Setting = tuple[str, str]  # (method, domain)
-SETTINGS: tuple[Setting, ...] = tuple((method, domain) for method in METHODS for domain in DOMAINS)
 OVERALL = "overall"
 # A leaderboard column is a setting, a method (its average) or OVERALL.
 ColumnKey = Setting | str
@@ -22,8 +23,7 @@ COLUMNS: tuple[ColumnKey, ...] = (*SETTINGS, *METHODS, OVERALL)
 
 
 def setting_label(setting: Setting) -> str:
-    method, domain = setting
-    return f"{METHOD_SHORT[method]} {domain}"
+    return taxonomy_setting_label(*setting)
 
 
 def column_label(key: ColumnKey) -> str:

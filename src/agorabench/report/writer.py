@@ -9,10 +9,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agorabench.errors import AgorabenchError
-from agorabench.pipeline.results import RunResults
 from agorabench.report import html, markdown, model, plots, text
 from agorabench.report.exports import write_exports
 from agorabench.report.sections import ReportSection, embed_figure
+from agorabench.results import RunResults
 
 RESULTS_FILE = "results.json"
 

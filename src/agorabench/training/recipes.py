@@ -9,17 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from agorabench.config import parse_model
 from agorabench.errors import ConfigError
+from agorabench.io import StrictModel, parse_model, read_yaml_mapping
 
 
-class LoraSettings(BaseModel):
+class LoraSettings(StrictModel):
     """PEFT LoRA adapters instead of a full fine-tune."""
-
-    model_config = ConfigDict(extra="forbid")
 
     r: int = Field(16, ge=1)
     alpha: int = Field(32, ge=1)
@@ -28,10 +25,8 @@ class LoraSettings(BaseModel):
     merge: bool = Field(True, description="merge the adapters into the base weights when saving")
 
 
-class Recipe(BaseModel):
+class Recipe(StrictModel):
     """One fixed SFT recipe. Effective batch = per_device_batch_size x gradient_accumulation_steps x devices."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     learning_rate: float = Field(1e-5, gt=0)
@@ -122,12 +117,7 @@ def load_recipe(spec: str | Path | Recipe) -> Recipe:
     if not path.is_file():
         known = ", ".join(BUILTIN_RECIPES)
         raise ConfigError(f"unknown recipe {text!r}: give a built-in name ({known}) or a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe is a mapping of fields")
+    data = read_yaml_mapping(path, "a recipe")
     base = data.pop("base", None)
     if base is not None:
         if base not in BUILTIN_RECIPES:

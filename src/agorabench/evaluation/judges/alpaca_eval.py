@@ -52,7 +52,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agorabench.config import EngineConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges.pairwise import (
     Comparison,
@@ -68,7 +67,9 @@ from agorabench.evaluation.judges.pairwise import (
     seeded_position,
     seeded_subset,
 )
-from agorabench.generation.decontamination import package_file
+from agorabench.generation.config import EngineConfig
+from agorabench.io import package_file
+from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 BENCHMARK = "alpaca_eval_2.0"
 PACKAGE = "eval_framework"

@@ -47,7 +47,6 @@ from typing import Any
 
 import numpy as np
 
-from agorabench.config import EngineConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges.pairwise import (
     BootstrapResult,
@@ -62,8 +61,10 @@ from agorabench.evaluation.judges.pairwise import (
     run_judgments,
     seeded_subset,
 )
-from agorabench.generation.decontamination import package_file
+from agorabench.generation.config import EngineConfig
+from agorabench.io import package_file
 from agorabench.jsonl import read_jsonl
+from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 __all__ = [
     "ArenaHardData",

@@ -25,13 +25,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import prompts
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import FAILURES, RECORDS, GenerateResult, GenerationJob, run_jobs
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.jsonl import read_jsonl_lenient
 from agorabench.llm.base import Completion, Message, SamplingParams
+from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 Mode = Literal["preference", "graded"]
 Position = Literal["A", "B"]

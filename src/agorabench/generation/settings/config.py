@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agorabench.data.seeds import SeedSource
-
-Method = Literal["instance_generation", "response_generation", "quality_enhancement"]
-Domain = Literal["math", "code", "general"]
+from agorabench.io import StrictModel
+from agorabench.taxonomy import Domain, Method
 
 # The embedded generator's tokenizer stands in for the student's until you name yours.
 DEFAULT_TOKENIZER = "smollm2-135m-instruct"
 
 
-class ValidationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ValidationConfig(StrictModel):
     token_budget: int = Field(4096, ge=16, description="instruction + response tokens (the paper's max length)")
     tokenizer: str | None = Field(
         DEFAULT_TOKENIZER, description="tokenizer that counts the budget: the student's (Hub id, folder); null: chars/4"
@@ -33,10 +31,9 @@ class ValidationConfig(BaseModel):
     )
 
 
-class SettingConfig(BaseModel):
+class SettingConfig(StrictModel):
     """Which setting to generate, and how."""
 
-    model_config = ConfigDict(extra="forbid")
     method: Method
     domain: Domain
     prompt_format: Literal["text", "json"] = Field("text", description="json: the paper's format ablation")

@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from agorabench.config import EngineConfig, GeneratorConfig, StrictModel
+from agorabench.generation.config import EngineConfig
+from agorabench.io import StrictModel
+from agorabench.llm.config import GeneratorConfig
 
 Aspect = Literal["difficulty", "quality"]
 

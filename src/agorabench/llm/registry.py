@@ -1,0 +1,99 @@
+"""The backend registry: one `BackendSpec` per backend, and the one place that knows their names.
+
+Callers never compare backend names: they ask the spec (`backend_spec(config.backend).remote`, `.uses_gpu`,
+...). Adding a backend is one new module with a `Backend` subclass and one `register_backend` line here (or
+in any module imported before the config is read, e.g. a plugin of yours):
+
+    register_backend(BackendSpec("mine", "my_pkg.my_backend:MyBackend", remote=True, default_base_url=...))
+
+The factory is an import path, loaded on first use, so that heavy or optional packages (torch, vllm,
+anthropic) load only when their backend runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from agorabench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agorabench.llm.base import Backend
+    from agorabench.llm.config import GeneratorConfig
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What the rest of the package may know about a backend."""
+
+    name: str
+    factory: str | Callable[[GeneratorConfig], Backend]  # "module:Class" (lazy) or a callable
+    remote: bool  # True: requests go to an HTTP endpoint (base_urls); False: the model runs in this process
+    default_base_url: str | None = None  # used when a remote generator names no base_urls
+    key_env: str | None = None  # the environment variable its provider's key is usually in
+    key_required: bool = False  # the backend's shorthand (`name:model`) asks for `key_env`
+    supports_batch: bool = False  # a provider Batch API (half price, 24 h)
+    supports_structured_output: bool = False  # JSON-schema-constrained outputs
+    uses_gpu: Literal["never", "optional", "required"] = "never"  # what a scheduler should give its stages
+    description: str = ""
+
+    @property
+    def in_process(self) -> bool:
+        return not self.remote
+
+    @property
+    def runs_model_here(self) -> bool:
+        """Its stages run a model on this machine (a scheduler gives them a GPU where there is one)."""
+        return self.uses_gpu != "never"
+
+    def create(self, config: GeneratorConfig) -> Backend:
+        factory = self.factory
+        if isinstance(factory, str):
+            module_name, _, attr = factory.partition(":")
+            factory = getattr(importlib.import_module(module_name), attr)
+        return factory(config)
+
+
+BACKENDS: dict[str, BackendSpec] = {}
+
+
+def register_backend(spec: BackendSpec) -> BackendSpec:
+    """Add (or replace) a backend; its name becomes valid in `backend:` fields and `name:model` shorthands."""
+    BACKENDS[spec.name] = spec
+    return spec
+
+
+def backend_spec(name: str) -> BackendSpec:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})") from None
+
+
+def create_backend(config: GeneratorConfig) -> Backend:
+    return backend_spec(config.backend).create(config)
+
+
+# --- the built-in backends: one line each ----------------------------------------------------------------
+
+# Batch APIs and structured outputs are not wired yet (issues 12 and 14): the flags say what works today.
+register_backend(BackendSpec(
+    "openai", "agorabench.llm.openai_backend:OpenAIBackend", remote=True,
+    default_base_url="https://api.openai.com/v1", key_env="OPENAI_API_KEY",
+    description="OpenAI-compatible chat completions (OpenAI, vLLM and llama.cpp servers, SGLang)",
+))
+register_backend(BackendSpec(
+    "anthropic", "agorabench.llm.anthropic_backend:AnthropicBackend", remote=True,
+    default_base_url="https://api.anthropic.com", key_env="ANTHROPIC_API_KEY", key_required=True,
+    description="Anthropic Messages API",
+))
+register_backend(BackendSpec(
+    "local", "agorabench.llm.local_backend:LocalBackend", remote=False, uses_gpu="optional",
+    description="a transformers model in this process (embedded models, checkpoints, Hub ids)",
+))
+register_backend(BackendSpec(
+    "vllm", "agorabench.llm.vllm_backend:VLLMBackend", remote=False, uses_gpu="required",
+    description="vllm.LLM in this process",
+))
