@@ -79,6 +79,56 @@ def test_changing_one_generator_changes_only_its_keys():
     assert moved == before
 
 
+@pytest.fixture
+def editable_prompts(tmp_path, monkeypatch):
+    """A copy of the settings' prompt templates that the test may edit, rendered instead of the package's."""
+    import shutil
+
+    import jinja2
+
+    from agorabench.generation.settings import base
+
+    folder = tmp_path / "prompts"
+    shutil.copytree(base.PROMPTS, folder)
+    monkeypatch.setattr(base._ENVIRONMENT, "loader", jinja2.FileSystemLoader(folder))
+    monkeypatch.setattr(base._ENVIRONMENT, "cache", {})
+    return folder
+
+
+def test_editing_a_template_changes_exactly_the_stages_that_render_it(editable_prompts):
+    from agorabench.generation.settings.base import template_digests
+
+    settings = ["RG/general", "QE/general", "RG/math", "IG/math"]
+    config = small_config([fake_generator("a", "http://127.0.0.1:1/v1")], settings=settings,
+                          evaluation={"benchmarks": {"general": ["ifeval"], "math": ["gsm8k"]}, "limit": 3})
+
+    def keys() -> dict[tuple[str, str], str]:
+        return {(s.kind, s.label): s.key for s in build_plan(config).stages()}
+
+    def stages_of(method: str, domain: str, benchmarks: list[str]) -> set[tuple[str, str]]:
+        label = f"a.{method}.{domain}"
+        return {("generate", label), ("train", label)} | {("evaluate", f"{label}.{b}") for b in benchmarks}
+
+    before = keys()
+    own = editable_prompts / "response_generation_general.j2"
+    own.write_text(own.read_text() + "\nKeep it short.\n")
+    edited = keys()
+    assert {k for k in before if before[k] != edited[k]} == stages_of("response_generation", "general", ["ifeval"])
+
+    # A shared partial: every setting that includes it, and only those (their generate, train and evaluate).
+    partial = editable_prompts / "_response_format.j2"
+    users = [(m, d) for m, d in [("response_generation", "general"), ("quality_enhancement", "general"),
+                                 ("response_generation", "math"), ("instance_generation", "math")]
+             if "_response_format.j2" in template_digests(m, d)]
+    assert ("response_generation", "math") in users and ("quality_enhancement", "general") not in users
+    partial.write_text(partial.read_text() + "\n")
+    again = keys()
+    expected = set().union(*(stages_of(m, d, ["ifeval"] if d == "general" else ["gsm8k"]) for m, d in users))
+    assert {k for k in edited if edited[k] != again[k]} == expected
+    # The base, the reference and the generator's own scores render no setting template.
+    assert all(edited[k] == again[k] for k in edited if not k[1].startswith("a."))
+
+
 def test_run_config_errors_are_one_line(tmp_path):
     with pytest.raises(ValueError, match="METHOD/DOMAIN"):
         parse_setting("general")
@@ -178,6 +228,32 @@ def test_changed_generator_reruns_only_its_stages_and_failures_stay_local(tmp_pa
                    for s in build_plan(changed).stages() if not s.label.startswith(("b.", "generator-b.")))
         scored = {g.name: g.problem_solving for g in second.results.generators}
         assert set(scored["a"]) == {"general"} and 0 <= scored["a"]["general"] <= 100
+
+
+@pytest.mark.slow
+def test_a_template_edit_reruns_exactly_the_stages_that_render_it(tmp_path, editable_prompts):
+    from agorabench.pipeline.run import run_benchmark
+
+    prompts: list[str] = []
+
+    def responder(body) -> str:
+        prompts.append(json.dumps(body))
+        return RG_GENERAL
+
+    with FakeServer(responder=responder) as server:
+        config = small_config([fake_generator("a", server.openai_base_url)], settings=["RG/general", "QE/general"])
+        first = run_benchmark(config, tmp_path / "run", report=False)
+        assert all(o.status == "done" for o in first.outcomes.values())
+        template = editable_prompts / "quality_enhancement_general.j2"
+        template.write_text(template.read_text() + "\nKeep what is good.\n")
+        del prompts[:]
+        second = run_benchmark(config, tmp_path / "run", report=False)
+        ran = [(s.kind, s.label) for s in build_plan(config).stages() if second.outcomes[s.key].status == "done"]
+        label = "a.quality_enhancement.general"
+        assert ran == [("generate", label), ("train", label), ("evaluate", f"{label}.ifeval")]
+        assert sum(o.status == "cached" for o in second.outcomes.values()) == len(second.outcomes) - 3
+        # The rerun rendered the edited template: its requests carry the new sentence.
+        assert prompts and all("Keep what is good." in p for p in prompts)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ Everything here may be imported by any layer; it imports nothing of ours but `er
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -138,6 +139,17 @@ def package_file(package: str, *parts: str) -> Path | None:
 def agorabench_data(*parts: str) -> Path:
     """A file or folder of our own package data (`agorabench/data/...`: seeds, gold slices)."""
     return Path(str(resources.files("agorabench.data").joinpath(*parts)))
+
+
+def installed_versions(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """{distribution: version} of those of `names` that are installed (metadata and stage keys)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def default_cache_dir() -> Path:

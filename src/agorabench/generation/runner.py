@@ -15,7 +15,6 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from agorabench.generation.config import GenerateConfig
 from agorabench.generation.engine import Engine, FatalRunError, RunStats, estimate_tokens, pending_items
 from agorabench.generation.store import JsonlStore
 from agorabench.generation.task import Task
-from agorabench.io import write_json_atomic
+from agorabench.io import installed_versions, write_json_atomic
 from agorabench.jsonl import read_jsonl_lenient
 from agorabench.llm.base import FatalError
 from agorabench.llm.config import GeneratorConfig
@@ -48,13 +47,7 @@ LOCAL_TOKENS_PER_S = 80.0
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"agorabench": __version__, "python": sys.version.split()[0]}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
+    return {"agorabench": __version__, "python": sys.version.split()[0], **installed_versions(_VERSIONED_PACKAGES)}
 
 
 class OutputFolder:

@@ -18,6 +18,10 @@ from typing import Any
 
 from agorabench.generation.task import Rejected
 
+# Bump when a check changes what it accepts: it is part of every generation stage's key, so a run
+# regenerates datasets validated by the old rules instead of reusing them.
+VALIDATORS_VERSION = "1"
+
 # Template syntax and our own section markers: either one in the output means the generator copied
 # the prompt's scaffolding instead of filling it in.
 PLACEHOLDER_PATTERNS = [

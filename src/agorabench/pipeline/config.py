@@ -21,6 +21,7 @@ from agorabench.io import StrictModel, parse_model, read_yaml_mapping
 from agorabench.llm.base import SamplingParams
 from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig
 from agorabench.llm.registry import BACKENDS
+from agorabench.metrics.intrinsic.config import IntrinsicConfig
 from agorabench.taxonomy import DOMAINS, METHODS, Domain, parse_setting
 
 
@@ -136,7 +137,9 @@ class RunConfig(StrictModel):
     student: StudentConfig
     reference: ReferenceConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
-    intrinsic: dict[str, Any] | None = Field(None, description="IntrinsicConfig fields; null: no intrinsic metrics")
+    intrinsic: IntrinsicConfig | None = Field(
+        None, description="intrinsic metrics of each dataset (IntrinsicConfig; base defaults to the student's)"
+    )
     executor: Literal["local", "ray"] = "local"
     ray: RayOptions = Field(default_factory=RayOptions)
 

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from agorabench.errors import AgorabenchError, ConfigError
+from agorabench.generation.settings.registry import setting_fingerprint
+from agorabench.io import installed_versions
 from agorabench.llm.config import GeneratorConfig, resolve_generator
 from agorabench.llm.registry import backend_spec
+from agorabench.metrics.intrinsic.rubrics import RUBRIC_VERSION
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
 from agorabench.training.recipes import load_recipe
@@ -22,6 +25,7 @@ from agorabench.training.recipes import load_recipe
 # Rough training speed for the dry-run estimate: measured cpu-small on 2 cores (docs/performance.md).
 CPU_TRAIN_TOKENS_PER_S = 170.0
 TOKENS_PER_EXAMPLE = 400  # instruction + response, a typical synthetic example
+TRAINING_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 @dataclass
@@ -104,7 +108,9 @@ def build_plan(config: RunConfig) -> Plan:
 
     def train_stage(label: str, data: Stage | Path, examples: int) -> Stage:
         params = {"base": config.student.base, "recipe": recipe_params, "launch": config.student.launch,
-                  "num_processes": config.student.num_processes}
+                  "num_processes": config.student.num_processes,
+                  # The libraries that decide the trained weights: an upgrade retrains rather than reuses.
+                  "packages": installed_versions(TRAINING_PACKAGES)}
         needs = {}
         if isinstance(data, Stage):
             needs["data"] = data
@@ -187,6 +193,7 @@ def build_plan(config: RunConfig) -> Plan:
                 "prompt_format": config.generation.prompt_format,
                 "sampling": config.generation.sampling.model_dump(mode="json"),
                 "token_budget": config.generation.token_budget, "tokenizer": config.student.base,
+                "prompts": setting_fingerprint(method, domain),
             }
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
             runtime = {"generator": gen.model_dump(mode="json"), "engine": config.generation.engine.model_dump(mode="json")}
@@ -196,8 +203,11 @@ def build_plan(config: RunConfig) -> Plan:
             evaluate = {b: eval_stage(f"{gen.name}.{method}.{domain}", b, train) for b in ev.benchmarks[domain]}
             intrinsic = None
             if config.intrinsic is not None:
-                options = {"base": config.student.base, **config.intrinsic}
-                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", {"options": options}, {"data": generate},
+                # Only the fields the user set (so the key of a default is the default's), base = the student's.
+                options = {"base": config.student.base,
+                           **config.intrinsic.model_dump(mode="json", exclude_unset=True)}
+                params = {"options": options, "rubrics": RUBRIC_VERSION}
+                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", params, {"data": generate},
                                   gpus=gpus(1))
             cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic))
     return Plan(config, generators, base, generator_scores, reference, reference_training, cells, notes)

@@ -6,6 +6,7 @@ into each prompt, and which fields of the output are the new instruction and res
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from agorabench.generation import validators
 from agorabench.generation.decontamination import Decontaminator
@@ -31,6 +33,30 @@ _ENVIRONMENT = jinja2.Environment(
     keep_trailing_newline=False,
     autoescape=False,
 )
+
+
+
+def template_name(method: str, domain: str) -> str:
+    return f"{method}_{domain}.j2"
+
+
+def template_digests(method: str, domain: str) -> dict[str, str]:
+    """{file: sha256[:16]} of every template a setting renders: its own and each partial it includes or
+    imports, recursively. Part of the generation stage's key, so editing one template reruns exactly the
+    settings that render it."""
+    loader = _ENVIRONMENT.loader
+    assert loader is not None
+    digests: dict[str, str] = {}
+    pending = [template_name(method, domain)]
+    while pending:
+        name = pending.pop()
+        if name in digests:
+            continue
+        source, _, _ = loader.get_source(_ENVIRONMENT, name)
+        digests[name] = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+        pending += [ref for ref in jinja2.meta.find_referenced_templates(_ENVIRONMENT.parse(source)) if ref]
+    return dict(sorted(digests.items()))
+
 
 # Section headers the text format asks for, and the looser spellings small models produce.
 _SECTION = re.compile(
@@ -91,6 +117,8 @@ class SettingTask(Task):
     writes_instruction: bool = True
     # QE: a reply that rewrites only the response keeps the input's instruction (recorded as such).
     keeps_instruction_if_absent: bool = False
+    # IG: each prompt draws a random theme (and, for general, a first word) from settings/themes.py.
+    draws_themes: bool = False
 
     def __init__(self, config: SettingConfig, seeds: list[dict[str, Any]], n: int | None, seed: int):
         self.config = config
@@ -101,7 +129,7 @@ class SettingTask(Task):
         self.name = f"{self.method}/{self.domain}"
         self.setting = {"method": self.method, "domain": self.domain}
         self.json_output = config.prompt_format == "json"
-        self.template = _ENVIRONMENT.get_template(f"{self.method}_{self.domain}.j2")
+        self.template = _ENVIRONMENT.get_template(template_name(self.method, self.domain))
         self.stop = () if self.json_output else (END_MARKER,)
         validation = config.validation
         self.decontaminator = (

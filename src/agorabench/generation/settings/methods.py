@@ -35,6 +35,7 @@ class InstanceGeneration(SettingTask):
     """Few-shot: demonstrations and a theme in, a NEW instruction and its response out."""
 
     method = "instance_generation"
+    draws_themes = True
 
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)

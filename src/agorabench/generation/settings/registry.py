@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from agorabench.data.seeds import load_seeds
 from agorabench.errors import AgorabenchError
-from agorabench.generation.settings.base import SettingTask
+from agorabench.generation.settings.base import SettingTask, template_digests
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.settings.methods import METHODS
+from agorabench.generation.settings.themes import themes_digest
+from agorabench.generation.validators import VALIDATORS_VERSION
 
-__all__ = ["METHODS", "build_setting"]
+__all__ = ["METHODS", "build_setting", "setting_fingerprint"]
 
 
 def build_setting(config: SettingConfig, n: int | None, seed: int) -> SettingTask:
@@ -17,3 +21,13 @@ def build_setting(config: SettingConfig, n: int | None, seed: int) -> SettingTas
         return METHODS[config.method](config, seeds, n, seed)
     except ValueError as exc:
         raise AgorabenchError(f"{config.method}/{config.domain}: {exc}") from None
+
+
+def setting_fingerprint(method: str, domain: str) -> dict[str, Any]:
+    """What a setting's outputs depend on besides its config: the templates it renders (file digests), the
+    validators' version and, for methods that draw themes, the themes. The pipeline puts it in the
+    generation stage's key, so an edit reruns exactly the settings it touches."""
+    fingerprint: dict[str, Any] = {"templates": template_digests(method, domain), "validators": VALIDATORS_VERSION}
+    if METHODS[method].draws_themes:
+        fingerprint["themes"] = themes_digest(domain)
+    return fingerprint

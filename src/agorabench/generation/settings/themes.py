@@ -54,3 +54,13 @@ GENERAL_FIRST_WORDS = [
 ]
 
 THEMES = {"math": MATH_THEMES, "code": CODE_THEMES, "general": GENERAL_THEMES}
+
+
+def themes_digest(domain: str) -> str:
+    """sha256[:16] of what instance generation draws from for `domain` (its themes, and first words for
+    general): part of the generation stage's key, like the templates."""
+    import hashlib
+    import json
+
+    drawn = {"themes": THEMES[domain], "first_words": GENERAL_FIRST_WORDS if domain == "general" else []}
+    return hashlib.sha256(json.dumps(drawn, sort_keys=True).encode()).hexdigest()[:16]
