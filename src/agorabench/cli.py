@@ -72,7 +72,9 @@ def generate(
     config_file: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of generate settings")] = None,
     generator: Annotated[
         str | None,
-        typer.Option("--generator", "-g", help=f"preset, generator .yaml, or backend:model (default: {EMBEDDED_MODEL})"),
+        typer.Option(
+            "--generator", "-g", help=f"preset, generator .yaml, or backend:model (default: {EMBEDDED_MODEL})"
+        ),
     ] = None,
     base_url: Annotated[
         list[str] | None, typer.Option("--base-url", help="endpoint URL; repeat to spread load over several")
@@ -160,7 +162,10 @@ def evaluate(
         str, typer.Option("--model", "-m", help="checkpoint folder, Hub id, preset, backend:model or generator .yaml")
     ],
     benchmark: Annotated[
-        str, typer.Option("--benchmark", "-b", help="comma-separated: gsm8k, math, humaneval, mbpp, ifeval, alpaca_eval, arena_hard")
+        str,
+        typer.Option(
+            "--benchmark", "-b", help="comma-separated: gsm8k, math, humaneval, mbpp, ifeval, alpaca_eval, arena_hard"
+        ),
     ] = "gsm8k",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
     limit: Annotated[int | None, typer.Option(help="a seeded random subset of N items per benchmark")] = None,
@@ -204,7 +209,8 @@ def evaluate(
     for name, summary in summaries.items():
         low, high = summary["ci95"]
         print(
-            f"{name:12} {summary['metric']:>30}: {summary['score']:6.2f}  (95% CI {low:.2f}-{high:.2f}, n={summary['n']})"
+            f"{name:12} {summary['metric']:>30}: {summary['score']:6.2f}  "
+            f"(95% CI {low:.2f}-{high:.2f}, n={summary['n']})"
         )
     print(f"results in {out}")
 
@@ -219,7 +225,9 @@ def train(
     recipe: Annotated[
         str, typer.Option("--recipe", "-r", help="agorabench, cpu-small, lora, tiny, or a recipe .yaml")
     ] = "cpu-small",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder (checkpoint, log, recipe)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="output folder (checkpoint, log, recipe)")
+    ] = None,
     launch: Annotated[
         str | None,
         typer.Option(
@@ -258,13 +266,22 @@ def train(
 @app.command()
 @user_errors
 def run(
-    config_file: Annotated[Path | None, typer.Argument(help="run config YAML (default: the quickstart profile)")] = None,
+    config_file: Annotated[
+        Path | None, typer.Argument(help="run config YAML (default: the quickstart profile)")
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: runs/<name>)")] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="a built-in profile instead of a file: quickstart, quickstart-gemma, tiny, agorabench")
+        str | None,
+        typer.Option(
+            "--profile", help="a built-in profile instead of a file: quickstart, quickstart-gemma, tiny, agorabench"
+        ),
     ] = None,
-    tiny: Annotated[bool, typer.Option("--tiny", help="the tiny profile: the whole pipeline in miniature (<3 min)")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan with estimated cost and time; run nothing")] = False,
+    tiny: Annotated[
+        bool, typer.Option("--tiny", help="the tiny profile: the whole pipeline in miniature (<3 min)")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan with estimated cost and time; run nothing")
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="progress bars (default: on a terminal)")
     ] = None,
@@ -355,7 +372,9 @@ def _num(value) -> str:
 @user_errors
 def intrinsic(
     dataset: Annotated[Path, typer.Argument(help="a generated run folder or a JSONL of instruction/response")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder (default: beside the data)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="output folder (default: beside the data)")
+    ] = None,
     config_file: Annotated[Path | None, typer.Option("--config", "-c", help="YAML of intrinsic-metric options")] = None,
     judge: Annotated[str | None, typer.Option(help="judge for difficulty and quality (a generator spec)")] = None,
     reward_model: Annotated[str | None, typer.Option(help="sequence-classification reward model")] = None,

@@ -67,7 +67,8 @@ class Cell(_Strict):
     pgr: dict[str, Pgr] = Field(default_factory=dict, description="benchmark name -> PGR")
     domain_pgr: Pgr | None = Field(None, description="mean of this domain's benchmark PGRs")
     intrinsic: dict[str, float | None] = Field(
-        default_factory=dict, description="intrinsic metrics of the dataset (agorabench.metrics.intrinsic), when measured"
+        default_factory=dict,
+        description="intrinsic metrics of the dataset (agorabench.metrics.intrinsic), when measured",
     )
 
 

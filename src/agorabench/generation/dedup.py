@@ -64,6 +64,7 @@ class DuplicateIndex:
         self._exact[key] = item_id
         grams = shingles(text)
         # LSH keys must be unique; item ids are, but guard against a caller reusing one.
-        lsh_key = item_id if item_id not in self._shingles else f"{item_id}#{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        suffix = hashlib.sha1(key.encode()).hexdigest()[:8]
+        lsh_key = item_id if item_id not in self._shingles else f"{item_id}#{suffix}"
         self._shingles[lsh_key] = grams
         self._lsh.insert(lsh_key, self._minhash(grams))

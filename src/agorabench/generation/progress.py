@@ -56,7 +56,9 @@ class RichProgress:
             failed=stats.failed,
             rate=f"{done / elapsed:.1f}",
             tokens=f"{tokens:,}",
-            dollars=f"{stats.cost_usd:.2f}" if stats.cost_usd >= 0.01 or not stats.cost_usd else f"{stats.cost_usd:.4f}",
+            dollars=f"{stats.cost_usd:.2f}"
+            if stats.cost_usd >= 0.01 or not stats.cost_usd
+            else f"{stats.cost_usd:.4f}",
         )
 
 

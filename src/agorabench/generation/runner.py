@@ -148,7 +148,9 @@ def estimate_plan(
         "cost_usd": None if cost is None else round(cost, 4),
         "max_cost_usd": None
         if price is None
-        else round((prompt_tokens * price.input_per_mtok + sampling.max_tokens * len(pending) * price.output_per_mtok) / 1e6, 4),
+        else round(
+            (prompt_tokens * price.input_per_mtok + sampling.max_tokens * len(pending) * price.output_per_mtok) / 1e6, 4
+        ),
         "seconds": round(seconds, 1),
     }
 

@@ -105,7 +105,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, messages: list[Message], params: SamplingParams) -> Completion: ...
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook: not every backend holds resources
         """Release connections, threads or models."""
 
     def cache_identity(self) -> str:

@@ -146,7 +146,7 @@ class MicroBatcher(Generic[Req, Res]):
             for pending in batch:
                 _settle(pending, RuntimeError(f"{self._name} worker stopped: {exc!r}"))
             raise
-        for pending, result in zip(batch, results):
+        for pending, result in zip(batch, results, strict=True):
             _settle(pending, result)
 
 

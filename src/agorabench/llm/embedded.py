@@ -104,7 +104,9 @@ def _assemble(model: EmbeddedModel, into: Path | None) -> Path:
             f"run `pip install {model.requirement}`"
         )
     if into is None:
-        raise AgorabenchError(f"the embedded model {model.name!r} is split across packages: give a folder to assemble it in")
+        raise AgorabenchError(
+            f"the embedded model {model.name!r} is split across packages: give a folder to assemble it in"
+        )
     package = importlib.import_module(model.package)
     into.mkdir(parents=True, exist_ok=True)
     return Path(package.assemble(output_path=into / model.gguf_file))

@@ -85,7 +85,7 @@ class LocalBackend(InProcessBackend):
                 params = params.model_copy(update={"stop": params.stop + runtime.extra_stops})
             rows.append(_Row(i, prompt, params, min(params.max_tokens, room)))
         if rows:
-            for row, completion in zip(rows, runtime.generate(rows, self.model)):
+            for row, completion in zip(rows, runtime.generate(rows, self.model), strict=True):
                 results[row.index] = completion
         return [results[i] for i in range(len(requests))]
 
@@ -237,7 +237,9 @@ class _RowSampler:
         self.use_penalty = any(p.repetition_penalty != 1.0 for p in params)
         self.sampling = self.temperature > 0  # temperature 0 means argmax
         self.generators = [
-            torch.Generator().manual_seed(_seed(p.seed)) for p, s in zip(params, self.sampling.tolist()) if s
+            torch.Generator().manual_seed(_seed(p.seed))
+            for p, s in zip(params, self.sampling.tolist(), strict=True)
+            if s
         ]
         # The repetition penalty looks at the prompt too (as HF and vLLM do), but never at padding:
         # padding is this batch's business, so pad columns repeat the row's first real token instead.

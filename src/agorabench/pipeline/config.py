@@ -36,7 +36,9 @@ class GenerationConfig(StrictModel):
     seeds: dict[str, list[SeedSource]] = Field(
         default_factory=dict, description="setting (METHOD/DOMAIN) -> seed sources; default: the bundled offline sets"
     )
-    token_budget: int = Field(4096, ge=16, description="instruction + response tokens, counted by the student's tokenizer")
+    token_budget: int = Field(
+        4096, ge=16, description="instruction + response tokens, counted by the student's tokenizer"
+    )
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
 
@@ -117,7 +119,9 @@ class EvaluationConfig(StrictModel):
 class RayOptions(StrictModel):
     """`executor: ray` (docs/scale-out.md): where the cluster is and what stages ask of it."""
 
-    address: str | None = Field(None, description="cluster address; default: RAY_ADDRESS, a local cluster, or a new one")
+    address: str | None = Field(
+        None, description="cluster address; default: RAY_ADDRESS, a local cluster, or a new one"
+    )
     max_parallel: int | None = Field(None, ge=1, description="stages in flight at once (default: as resources allow)")
     gpus: bool = Field(
         True,

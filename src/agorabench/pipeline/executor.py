@@ -45,11 +45,14 @@ def blocked_by(stage: Stage, outcomes: dict[str, Outcome]) -> str | None:
     for need in stage.needs.values():
         outcome = outcomes.get(need.key)
         if outcome is None or outcome.status not in ("cached", "done"):
-            return f"needs {need.kind} {need.label}, which {'failed' if outcome and outcome.status == 'failed' else 'did not finish'}"
+            what = "failed" if outcome and outcome.status == "failed" else "did not finish"
+            return f"needs {need.kind} {need.label}, which {what}"
     return None
 
 
-def run_local(plan: Plan, store: ArtifactStore, progress: bool = False, console: Console | None = None) -> dict[str, Outcome]:
+def run_local(
+    plan: Plan, store: ArtifactStore, progress: bool = False, console: Console | None = None
+) -> dict[str, Outcome]:
     console = console or Console(stderr=True)
     outcomes: dict[str, Outcome] = {}
     stages = plan.stages()

@@ -196,7 +196,8 @@ def build_plan(config: RunConfig) -> Plan:
                 "prompts": setting_fingerprint(method, domain),
             }
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
-            runtime = {"generator": gen.model_dump(mode="json"), "engine": config.generation.engine.model_dump(mode="json")}
+            runtime = {"generator": gen.model_dump(mode="json"),
+                       "engine": config.generation.engine.model_dump(mode="json")}
             generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime,
                              gpus=gpus(1) if backend_spec(gen.backend).runs_model_here else 0.0)
             train = train_stage(f"{gen.name}.{method}.{domain}", generate, config.instances)

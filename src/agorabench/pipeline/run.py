@@ -45,7 +45,8 @@ def run_benchmark(config: RunConfig, run_dir: Path, *, progress: bool = False, c
     if config.executor == "ray":
         from agorabench.pipeline.ray_executor import run_ray
 
-        outcomes = run_ray(plan, store, console=console, address=config.ray.address, max_parallel=config.ray.max_parallel)
+        outcomes = run_ray(plan, store, console=console, address=config.ray.address,
+                           max_parallel=config.ray.max_parallel)
     else:
         outcomes = run_local(plan, store, progress=progress, console=console)
     results = assemble(plan, store, outcomes, seed=config.seed)
@@ -179,7 +180,9 @@ def print_leaderboard(results: RunResults, console: Console) -> None:
     for gen in results.generators:
         row = [gen.name]
         for method, domain in settings:
-            cell = next((c for c in results.cells if (c.generator, c.method, c.domain) == (gen.name, method, domain)), None)
+            cell = next(
+                (c for c in results.cells if (c.generator, c.method, c.domain) == (gen.name, method, domain)), None
+            )
             row.append(_cell_text(cell))
         row.append(f"${gen.cost_usd:,.2f}" if gen.cost_usd else "free/local")
         table.add_row(*row)

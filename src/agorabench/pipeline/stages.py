@@ -118,7 +118,8 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
         recipe_file = folder.parent / f".{folder.name}.recipe.yaml"
         recipe_file.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         args = ["--data", str(data), "--base", params["base"], "--recipe", str(recipe_file), "--output", str(folder)]
-        code = subprocess.call(launch_command(resolve_launch_config(params["launch"]), args, params.get("num_processes")))
+        command = launch_command(resolve_launch_config(params["launch"]), args, params.get("num_processes"))
+        code = subprocess.call(command)
         if code != 0:
             raise StageError(f"training under accelerate launch ({params['launch']}) exited with status {code}")
         return

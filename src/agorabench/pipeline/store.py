@@ -82,7 +82,8 @@ class ArtifactStore:
         (path / "inputs.json").write_text(json.dumps(inputs, indent=2, sort_keys=True, default=str) + "\n")
         with self._connect() as db:
             db.execute(
-                "INSERT INTO artifacts (key, kind, label, inputs, status, path, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?)"
+                "INSERT INTO artifacts (key, kind, label, inputs, status, path, started_at) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET status = 'running', error = NULL, started_at = excluded.started_at,"
                 " finished_at = NULL",
                 (key, kind, label, json.dumps(inputs, sort_keys=True, default=str), str(path), time.time()),
@@ -99,6 +100,7 @@ class ArtifactStore:
     def entries(self) -> list[Entry]:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT key, kind, label, status, path, error, started_at, finished_at FROM artifacts ORDER BY started_at"
+                "SELECT key, kind, label, status, path, error, started_at, finished_at "
+                "FROM artifacts ORDER BY started_at"
             ).fetchall()
         return [Entry(r[0], r[1], r[2], r[3], Path(r[4]), r[5], r[6], r[7]) for r in rows]

@@ -101,7 +101,8 @@ def leaderboard_rows(rows: Sequence[LeaderboardRow]) -> list[dict[str, str]]:
     out = []
     for row in rows:
         values = [_num(row.value(k)) for k in COLUMNS]
-        out.append(dict(zip(names, [row.generator, *values, _num(row.cost_usd), _num(row.pgr_per_dollar)])))
+        fields = [row.generator, *values, _num(row.cost_usd), _num(row.pgr_per_dollar)]
+        out.append(dict(zip(names, fields, strict=True)))
     return out
 
 

@@ -41,8 +41,8 @@ def pgr_by_setting(rows: Sequence[LeaderboardRow]) -> Figure:
         for k, row in enumerate(rows):
             xs = [p - 0.4 + width * (k + 0.5) for p in positions]
             entries = [row.settings[s] for s in SETTINGS]
-            ok = [(x, e) for x, e in zip(xs, entries) if e.value is not None]
-            missing = [x for x, e in zip(xs, entries) if e.value is None]
+            ok = [(x, e) for x, e in zip(xs, entries, strict=True) if e.value is not None]
+            missing = [x for x, e in zip(xs, entries, strict=True) if e.value is None]
             if ok:
                 values = [e.value for _, e in ok]
                 low = [e.value - e.ci[0] if e.ci else 0.0 for _, e in ok]

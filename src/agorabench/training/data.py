@@ -99,7 +99,7 @@ def fit_to_length(
     """Count examples longer than max_length; drop them or keep them for TRL to truncate (keep the start)."""
     lengths = [token_length(tokenizer, example) for example in examples]
     over = [n > max_length for n in lengths]
-    kept = [e for e, o in zip(examples, over) if not o] if overlength == "drop" else list(examples)
+    kept = [e for e, o in zip(examples, over, strict=True) if not o] if overlength == "drop" else list(examples)
     report = LengthReport(
         total=len(examples),
         overlength=sum(over),

@@ -1,7 +1,7 @@
 """Training recipes as data: typed, reviewable, saved next to every checkpoint.
 
-A recipe is a built-in name (`agorabench`, `cpu-small`, `lora`, `quickstart`, `tiny`) or a YAML file holding the fields of
-`Recipe` (unknown keys are refused). `base` in a YAML file starts from a built-in recipe and overrides it.
+A recipe is a built-in name (`agorabench`, `cpu-small`, `lora`, `quickstart`, `tiny`) or a YAML file holding the
+fields of `Recipe` (unknown keys are refused). `base` in a YAML file starts from a built-in recipe and overrides it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class Recipe(StrictModel):
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run all epochs)")
     max_length: int = Field(4096, ge=8, description="tokens of prompt + completion, chat template included")
     overlength: Literal["truncate", "drop"] = Field(
-        "truncate", description="longer examples: cut at max_length (keeping the start) or leave out; counted either way"
+        "truncate",
+        description="longer examples: cut at max_length (keeping the start) or leave out; counted either way",
     )
     per_device_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(8, ge=1)

@@ -151,7 +151,8 @@ def build_trainer(
     cuda = torch.cuda.is_available()
     # transformers 5.2x renamed gradient_checkpointing (a deprecated alias now) to activation_checkpointing.
     renamed = "activation_checkpointing" in SFTConfig.__dataclass_fields__
-    checkpointing = {("activation_checkpointing" if renamed else "gradient_checkpointing"): recipe.gradient_checkpointing}
+    flag = "activation_checkpointing" if renamed else "gradient_checkpointing"
+    checkpointing = {flag: recipe.gradient_checkpointing}
     config = SFTConfig(
         **checkpointing,
         output_dir=str(out_dir / ".trainer"),

@@ -60,7 +60,9 @@ def template_digests(method: str, domain: str) -> dict[str, str]:
 
 # Section headers the text format asks for, and the looser spellings small models produce.
 _SECTION = re.compile(
-    r"^[ \t]*(?:\[\s*(instruction|response|tests)\s*\]|#{1,4}[ \t]*(instruction|response|tests)[ \t]*:?|\**(instruction|response|tests)\**[ \t]*:)[ \t]*",
+    r"^[ \t]*(?:\[\s*(instruction|response|tests)\s*\]"  # [Instruction]
+    r"|#{1,4}[ \t]*(instruction|response|tests)[ \t]*:?"  # ## Instruction:
+    r"|\**(instruction|response|tests)\**[ \t]*:)[ \t]*",  # **Instruction**:
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -158,7 +160,8 @@ class SettingTask(Task):
         """The output's fields: instruction/response (IG, QE) or response (RG); tests when present."""
         if self.json_output:
             data = parse_json_object(text)
-            return {k: v.strip() for k, v in data.items() if k in ("instruction", "response", "tests") and isinstance(v, str)}
+            fields = ("instruction", "response", "tests")
+            return {k: v.strip() for k, v in data.items() if k in fields and isinstance(v, str)}
         sections = split_sections(text)
         if not self.writes_instruction or (self.keeps_instruction_if_absent and "instruction" not in sections):
             # The whole reply is the response when it has no section headers at all.
