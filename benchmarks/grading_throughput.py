@@ -41,7 +41,7 @@ def pin_to_cores(count: int = CORES) -> None:
 def measure_gsm8k() -> dict[str, float]:
     """Seconds for each GSM8K row of the table (see the module docstring); call it first in the process
     so that "cold" includes math-verify's import."""
-    from agorabench.evaluation.math_data import load_gsm8k_test
+    from agorabench.data.benchmarks.gsm8k import load_gsm8k_test
     from agorabench.evaluation.math_grader import grade_batch
 
     cold_import = "math_verify" not in sys.modules
@@ -70,9 +70,10 @@ def measure_humaneval() -> float | None:
     code grader does not exist yet. (The code grader's author owns this part: adjust to its final API.)"""
     if importlib.util.find_spec("agorabench.evaluation.code_grader") is None:
         return None
+    from agorabench.data.benchmarks.humaneval import load_humaneval
     from agorabench.evaluation import code_grader
 
-    data = code_grader.load_humaneval()
+    data = load_humaneval()
     items = getattr(data, "items", data)
     start = time.perf_counter()
     if hasattr(code_grader, "run_harnesses"):

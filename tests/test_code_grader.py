@@ -8,12 +8,12 @@ import time
 
 import pytest
 
+from agorabench.data.benchmarks.humaneval import HUMANEVAL_FIELDS, load_humaneval
+from agorabench.errors import AgorabenchError
 from agorabench.evaluation.code_grader import (
-    HUMANEVAL_FIELDS,
     check_assertions,
     check_program,
     humaneval_harness,
-    load_humaneval,
     mbpp_harness,
     pass_at_k,
     run_harnesses,
@@ -23,7 +23,7 @@ from agorabench.evaluation.sandbox import detect_isolation
 
 @pytest.fixture(scope="module")
 def humaneval() -> list[dict]:
-    return load_humaneval()
+    return load_humaneval().items
 
 
 def by_id(problems: list[dict], n: int) -> dict:
@@ -60,6 +60,7 @@ def test_load_humaneval_checks_count_and_fields(humaneval):
     assert len(humaneval) == 164
     assert all(set(HUMANEVAL_FIELDS) <= set(p) for p in humaneval)
     assert humaneval[0]["task_id"] == "HumanEval/0" and humaneval[163]["entry_point"]
+    assert all(p["id"] == p["task_id"] for p in humaneval)
 
 
 def test_load_humaneval_rejects_a_truncated_file(tmp_path, humaneval):
@@ -67,7 +68,7 @@ def test_load_humaneval_rejects_a_truncated_file(tmp_path, humaneval):
 
     path = tmp_path / "HumanEval.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in humaneval[:10]) + "\n")
-    with pytest.raises(ValueError, match="expected 164"):
+    with pytest.raises(AgorabenchError, match="expected 164"):
         load_humaneval(path)
 
 

@@ -192,7 +192,7 @@ def test_tokens_and_cost_are_accounted(tmp_path):
     metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert metadata["cost_usd_total"] == pytest.approx(sum(r["cost_usd"] for r in records), abs=1e-6)
     assert metadata["this_run"]["cost_usd"] == pytest.approx(result.stats.cost_usd, abs=1e-6)
-    assert metadata["pricing"] == {"input_per_mtok": 2.0, "output_per_mtok": 8.0}
+    assert metadata["pricing"] == {"input_per_mtok": 2.0, "output_per_mtok": 8.0, "batch_discount": 0.5}
     assert metadata["packages"]["openai"]
     assert metadata["counts"]["records"] == 5
 

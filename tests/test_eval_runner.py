@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from agorabench.data.benchmarks import PAPER_DECODING
 from agorabench.errors import AgorabenchError
-from agorabench.evaluation.runner import PAPER_DECODING, Prompt, generate_outputs, resolve_model
+from agorabench.evaluation.runner import Prompt, generate_outputs, resolve_model
 from agorabench.generation.config import EngineConfig
 from agorabench.llm.base import Message
 from agorabench.llm.config import GeneratorConfig

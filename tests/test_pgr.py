@@ -10,6 +10,14 @@ import re
 import numpy as np
 import pytest
 
+from agorabench.data.benchmarks import (
+    PAPER_DECODING,
+    BenchmarkData,
+    BenchmarkSpec,
+    register_benchmark,
+    unregister_benchmark,
+    user,
+)
 from agorabench.errors import AgorabenchError
 from agorabench.metrics.pgr import (
     BenchmarkScores,
@@ -349,10 +357,24 @@ def test_to_result():
 # --- reading `agorabench evaluate` folders --------------------------------------------------------------------
 
 
-def write_eval_dir(folder, rows, score, ci=(10.0, 90.0), n=None):
+@pytest.fixture
+def fractional_benchmark():
+    """A registered benchmark whose per-item field is a 0-1 "score" (none of the shipped ones has one)."""
+    name = "toy_fractional"
+    register_benchmark(BenchmarkSpec(
+        name=name, domain="general", metric="mean score", description="items scored 0-1", version="1",
+        load=lambda options: BenchmarkData(name, [], "", ""), prompt=lambda item: user(item["id"]),
+        grader="math", decontamination_texts=lambda options: [], item_score="score",
+        decoding=PAPER_DECODING["general"],
+    ))
+    yield name
+    unregister_benchmark(name)
+
+
+def write_eval_dir(folder, rows, score, ci=(10.0, 90.0), n=None, benchmark=None):
     """A benchmark folder as `agorabench evaluate` writes it (summary.json and results.jsonl)."""
     folder.mkdir(parents=True)
-    summary = {"benchmark": folder.name, "metric": "m", "score": score, "ci95": list(ci),
+    summary = {"benchmark": benchmark or folder.name, "metric": "m", "score": score, "ci95": list(ci),
                "n": len(rows) if n is None else n}
     (folder / "summary.json").write_text(json.dumps(summary))
     if rows is not None:
@@ -371,11 +393,10 @@ def write_eval_dir(folder, rows, score, ci=(10.0, 90.0), n=None):
         ("mbpp", lambda i, ok: {"passed": ok, "verdict": "ok"}),
         ("ifeval", lambda i, ok: {"instruction_id_list": ["a", "b"], "follow_strict": [True, ok],
                                    "follow_loose": [True, True], "prompt_strict": ok, "prompt_loose": True}),
-        ("generic_score", lambda i, ok: {"score": 1.0 if ok else 0.0}),
-        ("generic_item_score", lambda i, ok: {"item_score": 1.0 if ok else 0.0}),
+        ("toy_fractional", lambda i, ok: {"score": 1.0 if ok else 0.0}),
     ],
 )
-def test_scores_from_eval_dir_per_item_layouts(tmp_path, name, row):
+def test_scores_from_eval_dir_per_item_layouts(tmp_path, fractional_benchmark, name, row):
     # (`name`, not `benchmark`: pytest-benchmark owns that fixture name.)
     verdicts = [True, False, True, True]
     rows = [{"id": f"{name}/{i}", **row(i, ok)} for i, ok in enumerate(verdicts)]
@@ -384,9 +405,16 @@ def test_scores_from_eval_dir_per_item_layouts(tmp_path, name, row):
     assert scores.item_scores == {f"{name}/{i}": float(ok) for i, ok in enumerate(verdicts)}
 
 
-def test_scores_from_eval_dir_fractional_scores(tmp_path):
+def test_the_field_comes_from_the_spec_not_from_what_the_lines_carry(tmp_path):
+    # gsm8k's field is "correct": a "passed" field beside it is a grader detail, not its verdict.
+    rows = [{"id": "a", "correct": True, "passed": False}, {"id": "b", "correct": False, "passed": True}]
+    scores = scores_from_eval_dir(write_eval_dir(tmp_path / "x", rows, 50.0, benchmark="gsm8k"))
+    assert scores.item_scores == {"a": 1.0, "b": 0.0}
+
+
+def test_scores_from_eval_dir_fractional_scores(tmp_path, fractional_benchmark):
     rows = [{"id": "a", "score": 0.25}, {"id": "b", "score": 0.75}, {"id": 3, "score": 0.5}]
-    scores = scores_from_eval_dir(write_eval_dir(tmp_path / "x", rows, 50.0))
+    scores = scores_from_eval_dir(write_eval_dir(tmp_path / "x", rows, 50.0, benchmark=fractional_benchmark))
     assert scores.item_scores == {"a": 0.25, "b": 0.75, "3": 0.5}
 
 
@@ -395,7 +423,7 @@ def test_scores_from_eval_dir_fractional_scores(tmp_path):
     [
         ("alpaca_eval", [{"id": "1", "preference": 1.0}, {"id": "2", "preference": 0.0}]),  # LC win rate
         ("arena_hard", [{"id": "1"}, {"id": "2"}]),  # no per-item fields at all
-        ("no_results_file", None),
+        ("gsm8k", None),  # no results.jsonl
     ],
 )
 def test_scores_from_eval_dir_judged(tmp_path, name, rows):
@@ -403,10 +431,21 @@ def test_scores_from_eval_dir_judged(tmp_path, name, rows):
     assert scores == BenchmarkScores(37.5, ci=(30.0, 45.0), item_scores=None, n=2)
 
 
+def test_judged_folders_get_the_parametric_bootstrap(tmp_path):
+    rows = [{"id": "1", "preference": 1.0}, {"id": "2", "preference": 0.0}]
+    folders = {role: write_eval_dir(tmp_path / role, rows, score, ci=(score - 2, score + 2), n=2,
+                                    benchmark="alpaca_eval")
+               for role, score in (("student", 40.0), ("base", 20.0), ("reference", 60.0))}
+    result = pgr_benchmark(*(scores_from_eval_dir(folders[role]) for role in ("student", "base", "reference")))
+    assert result.method == "parametric" and result.value == pytest.approx(50.0)
+
+
 def test_scores_from_eval_dir_feeds_pgr(tmp_path):
     def folder(name, flags):
         rows = [{"id": str(i), "correct": bool(x)} for i, x in enumerate(flags)]
-        return scores_from_eval_dir(write_eval_dir(tmp_path / name, rows, 100 * sum(flags) / len(flags)))
+        return scores_from_eval_dir(
+            write_eval_dir(tmp_path / name, rows, 100 * sum(flags) / len(flags), benchmark="gsm8k")
+        )
 
     rng = np.random.default_rng(0)
     base = folder("base", rng.random(400) < 0.2)
@@ -418,19 +457,26 @@ def test_scores_from_eval_dir_feeds_pgr(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("rows", "score", "message"),
+    ("bench", "rows", "score", "message"),
     [
-        ([{"id": "a", "correct": True}, {"id": "b", "correct": True}], 50.0, "average 100.00 but summary.json"),
-        ([{"id": "a", "correct": True}, {"id": "a", "correct": False}], 50.0, "duplicate id 'a'"),
-        ([{"id": "a", "correct": True}, {"id": "b", "verdict": "?"}], 50.0, "line 2: no 'correct'"),
-        ([{"id": "a", "score": 3.0}], 50.0, "must be a boolean or a number from 0 to 1"),
-        ([{"correct": True}], 100.0, "line 1: no 'id'"),
+        ("gsm8k", [{"id": "a", "correct": True}, {"id": "b", "correct": True}], 50.0,
+         "average 100.00 but summary.json"),
+        ("gsm8k", [{"id": "a", "correct": True}, {"id": "a", "correct": False}], 50.0, "duplicate id 'a'"),
+        ("gsm8k", [{"id": "a", "correct": True}, {"id": "b", "verdict": "?"}], 50.0, "line 2: no 'correct'"),
+        ("humaneval", [{"id": "a", "correct": True}], 100.0, "line 1: no 'passed'"),
+        ("toy_fractional", [{"id": "a", "score": 3.0}], 50.0, "must be a boolean or a number from 0 to 1"),
+        ("gsm8k", [{"correct": True}], 100.0, "line 1: no 'id'"),
+        ("mmlu", [{"id": "a", "correct": True}], 100.0, "unknown benchmark 'mmlu' (known: alpaca_eval"),
+        ("", [{"id": "a", "correct": True}], 100.0, "no 'benchmark' name"),
     ],
 )
-def test_scores_from_eval_dir_refuses_inconsistent_folders(tmp_path, rows, score, message):
+def test_scores_from_eval_dir_refuses_inconsistent_folders(tmp_path, fractional_benchmark, bench, rows, score, message):
     folder = write_eval_dir(tmp_path / "bad", rows, score)
-    with pytest.raises(AgorabenchError, match=re.escape(message)):
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**summary, "benchmark": bench}))
+    with pytest.raises(AgorabenchError, match=re.escape(message)) as excinfo:
         scores_from_eval_dir(folder)
+    assert "\n" not in str(excinfo.value)
 
 
 def test_scores_from_eval_dir_needs_a_summary(tmp_path):

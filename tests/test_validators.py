@@ -44,6 +44,19 @@ def test_code_fences_and_prose():
     assert v.check_code("```sql\nSELECT * FROM t;\n```")  # other languages are not parsed
 
 
+def test_validators_and_graders_read_fences_alike():
+    from agorabench.evaluation.graders import extract_code
+
+    reply = "Intro.\n```Python\nx = 1\n```\nthen\n```js\nlet y;\n```\n```py\nz = 2\n```"
+    # One pattern: the same blocks, tags as written.
+    assert [lang for lang, _ in v.code_blocks(reply)] == ["python", "js", "py"]  # validators lowercase
+    # The graders take Python blocks, tags as written: "Python" is not one (yet), "js" never is.
+    assert extract_code(reply) == "z = 2\n"
+    assert extract_code("```\nprint(1)\n```") == "print(1)\n"  # an untagged block is Python
+    assert extract_code("no fences at all") == "no fences at all"
+    assert reason(v.check_code, "```Python\ndef f(:\n```") == "code_syntax_error"  # here "Python" is Python
+
+
 def test_placeholders_refusals_budget():
     assert reason(v.check_placeholders, "Solve {{ problem }} now") == "placeholder"
     assert reason(v.check_placeholders, "Write <your instruction here>") == "placeholder"

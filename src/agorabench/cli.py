@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agorabench.data.benchmarks import BENCHMARKS
 from agorabench.errors import AgorabenchError
 from agorabench.generation.config import GenerateConfig
 from agorabench.io import load_config, parse_model
@@ -163,9 +164,7 @@ def evaluate(
     ],
     benchmark: Annotated[
         str,
-        typer.Option(
-            "--benchmark", "-b", help="comma-separated: gsm8k, math, humaneval, mbpp, ifeval, alpaca_eval, arena_hard"
-        ),
+        typer.Option("--benchmark", "-b", help=f"comma-separated, of: {', '.join(BENCHMARKS)}"),
     ] = "gsm8k",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output folder")] = None,
     limit: Annotated[int | None, typer.Option(help="a seeded random subset of N items per benchmark")] = None,
@@ -182,13 +181,13 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a model on benchmarks: per-item results and a summary with a 95% CI."""
-    from agorabench.evaluation.benchmarks import get
+    from agorabench.data.benchmarks import get_benchmark
     from agorabench.evaluation.evaluate import evaluate as run_evaluation
     from agorabench.evaluation.runner import resolve_model
 
     names = [name.strip() for name in benchmark.split(",") if name.strip()]
     for name in names:
-        get(name)
+        get_benchmark(name)
     target = resolve_model(model)
     judge_config = resolve_generator(judge, "--judge") if judge else None
     out = output or Path("runs") / "evaluate" / target.name

@@ -3,15 +3,17 @@
 A seed row is a dict with at least `id` and `instruction`; IG demonstrations and QE inputs also have
 `response`. Each paper source has a field mapping from its own schema:
 
-| source      | used for                 | Hub id (default)                       | mapping |
-|-------------|--------------------------|----------------------------------------|---------|
-| gsm8k       | math IG                  | openai/gsm8k (config main)             | question -> instruction; answer's "#### x" -> [RESULT] x [/RESULT] |
-| math        | math IG                  | EleutherAI/hendrycks_math              | problem -> instruction; solution's last \\boxed{x} -> [RESULT] x [/RESULT] |
-| mbpp        | code IG                  | google-research-datasets/mbpp          | text -> instruction; code -> fenced response; test_list -> tests |
-| lima        | general IG               | GAIR/lima                              | conversations[0] -> instruction; conversations[1] -> response |
-| magpie      | RG (per domain)          | Magpie-Align/Magpie-Pro-300K-Filtered  | first human turn -> instruction; task_category picks the domain |
-| webinstruct | math and general QE      | TIGER-Lab/WebInstructSub               | question -> instruction; answer -> response |
-| conala      | code QE                  | neulab/conala                          | rewritten_intent (or intent) -> instruction; snippet -> fenced response |
+- gsm8k (math IG), `openai/gsm8k` config main: question -> instruction; the answer's "#### x" ->
+  [RESULT] x [/RESULT];
+- math (math IG), `EleutherAI/hendrycks_math`: problem -> instruction; the solution's last \\boxed{x} ->
+  [RESULT] x [/RESULT];
+- mbpp (code IG), `google-research-datasets/mbpp`: text -> instruction; code -> fenced response;
+  test_list -> tests;
+- lima (general IG), `GAIR/lima`: conversations[0] -> instruction; conversations[1] -> response;
+- magpie (RG, per domain), `Magpie-Align/Magpie-Pro-300K-Filtered`: first human turn -> instruction;
+  task_category picks the domain;
+- webinstruct (math and general QE), `TIGER-Lab/WebInstructSub`: question -> instruction; answer -> response;
+- conala (code QE), `neulab/conala`: rewritten_intent (or intent) -> instruction; snippet -> fenced response.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
+from agorabench.data.latex import last_boxed
 from agorabench.errors import AgorabenchError
 from agorabench.io import StrictModel
 from agorabench.jsonl import read_jsonl
@@ -55,21 +58,6 @@ def _fence(code: str) -> str:
     return f"```python\n{code.strip()}\n```"
 
 
-def _last_boxed(solution: str) -> str | None:
-    start = solution.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 0, start + len("\\boxed{") - 1
-    for j in range(i, len(solution)):
-        if solution[j] == "{":
-            depth += 1
-        elif solution[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return solution[i + 1 : j]
-    return None
-
-
 def map_gsm8k(row: Row) -> Row | None:
     question, answer = row.get("question"), row.get("answer")
     if not isinstance(question, str) or not isinstance(answer, str) or "####" not in answer:
@@ -87,7 +75,7 @@ def map_math(row: Row) -> Row | None:
     problem, solution = row.get("problem"), row.get("solution")
     if not isinstance(problem, str) or not isinstance(solution, str):
         return None
-    boxed = _last_boxed(solution)
+    boxed = last_boxed(solution)
     if boxed is None:
         return None
     return {
@@ -274,8 +262,8 @@ def load_source(spec: SeedSource, method: str, domain: str) -> list[Row]:
 
 
 def _load_local_folder(folder: Path, split: str) -> list[Row]:
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".jsonl", ".json", ".parquet", ".csv") and split in p.name)
-    files = files or sorted(p for p in folder.rglob("*") if p.suffix in (".jsonl", ".json", ".parquet", ".csv"))
+    readable = sorted(p for p in folder.rglob("*") if p.suffix in (".jsonl", ".json", ".parquet", ".csv"))
+    files = [p for p in readable if split in p.name] or readable
     if not files:
         raise AgorabenchError(f"{folder}: no .jsonl/.json/.parquet/.csv files for split {split!r}")
     rows: list[Row] = []

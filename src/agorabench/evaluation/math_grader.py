@@ -55,6 +55,7 @@ from functools import lru_cache
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from agorabench.data.latex import last_boxed
 from agorabench.generation.validators import final_answer
 
 __all__ = ["MathVerdict", "extract_answer", "grade_batch", "grade_one", "is_equivalent", "last_boxed"]
@@ -80,7 +81,6 @@ class MathVerdict:
 
 # --- extraction ----------------------------------------------------------------------------------------
 
-_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)\b")
 _GSM8K = re.compile(r"####[ \t]*([^\n]*)")
 # A number: an optional minus (not one joining two words/numbers, as in "5-3" or "x-1"), then a fraction
 # of integers, or an integer (with or without thousands separators) with an optional decimal part, or a
@@ -90,42 +90,6 @@ _NUMBER = re.compile(
     r"(?<![\w.])"  # not inside a longer number or word
     r"(?:\d+/\d+(?![\d.])|(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?|\.\d+)"
 )
-
-
-def _balanced(text: str, start: int) -> str | None:
-    """The content of the brace group opening at text[start] ("{"), or None if it never closes.
-    Escaped braces (`\\{`, `\\}`) do not count."""
-    depth, j = 0, start
-    while j < len(text):
-        char = text[j]
-        if char == "\\":
-            j += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : j]
-        j += 1
-    return None
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last well-formed `\\boxed{...}` / `\\fbox{...}` (or `\\boxed 5`), or None."""
-    for match in reversed(list(_BOX_COMMAND.finditer(text))):
-        rest = match.end()
-        while rest < len(text) and text[rest] == " ":
-            rest += 1
-        if rest < len(text) and text[rest] == "{":
-            content = _balanced(text, rest)
-            if content is not None:
-                return content.strip()
-        elif rest > match.end():  # "\boxed 5": the next token
-            token = re.match(r"[^\s$]+", text[rest:])
-            if token:
-                return token.group(0).rstrip(".")
-    return None
 
 
 def extract_answer(text: str) -> tuple[str | None, str]:

@@ -20,14 +20,6 @@ from agorabench.generation.task import Task, WorkItem
 from agorabench.llm.base import Completion, Message, SamplingParams
 from agorabench.llm.config import GeneratorConfig, resolve_generator
 
-# The paper's decoding for students: temperature 0.2 for math, 0 otherwise; top-p 0.95;
-# 1024 new tokens; repetition penalty 1.03.
-PAPER_DECODING = {
-    "math": SamplingParams(temperature=0.2, top_p=0.95, max_tokens=1024, repetition_penalty=1.03),
-    "code": SamplingParams(temperature=0.0, top_p=0.95, max_tokens=1024, repetition_penalty=1.03),
-    "general": SamplingParams(temperature=0.0, top_p=0.95, max_tokens=1024, repetition_penalty=1.03),
-}
-
 
 @dataclass(frozen=True)
 class Prompt:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from agorabench.data.code_fences import FENCED_BLOCK, PYTHON_TAGS, fenced_blocks
 from agorabench.generation.task import Rejected
 
 # Bump when a check changes what it accepts: it is part of every generation stage's key, so a run
@@ -38,8 +39,6 @@ REFUSAL_PATTERNS = re.compile(
 )
 
 RESULT_BLOCK = re.compile(r"\[RESULT\](.*?)\[/RESULT\]", re.DOTALL)
-FENCED_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[ \t]*\n(.*?)```", re.DOTALL)
-PYTHON_TAGS = {"python", "py", "python3", ""}
 
 
 def check_placeholders(text: str, stop_phrases: Sequence[str] = ()) -> None:
@@ -127,7 +126,7 @@ def math_answer_parses(answer: str) -> bool:
 
 def code_blocks(response: str) -> list[tuple[str, str]]:
     """(language tag, code) of every fenced block."""
-    return [(lang.lower(), code) for lang, code in FENCED_BLOCK.findall(response)]
+    return [(lang.lower(), code) for lang, code in fenced_blocks(response)]
 
 
 def check_code(response: str, max_prose_chars: int = 40) -> list[tuple[str, str]]:

@@ -44,6 +44,10 @@ class GeneratorConfig(StrictModel):
         "auto", description="local: the model's chat template, or the plain format for base models (auto: chat if any)"
     )
     engine_args: dict[str, Any] = Field(default_factory=dict, description="vllm.LLM keyword arguments")
+    mode: Literal["online", "batch"] = Field(
+        "online",
+        description="batch: the provider's Batch API (half price, results within 24 h); online: a request each",
+    )
 
     @field_validator("api_key_env")
     @classmethod
@@ -71,12 +75,20 @@ class GeneratorConfig(StrictModel):
     @model_validator(mode="after")
     def _backend_needs(self) -> GeneratorConfig:
         spec = backend_spec(self.backend)
+        if self.mode == "batch" and not spec.supports_batch:
+            batched = ", ".join(name for name, s in BACKENDS.items() if s.supports_batch) or "none yet"
+            raise ValueError(f"backend {self.backend!r} has no batch mode (backends with one: {batched})")
         if spec.remote and not self.base_urls and spec.default_base_url:
             self.base_urls = [spec.default_base_url]
         return self
 
     def price(self) -> Pricing | None:
-        return self.pricing if self.pricing is not None else DEFAULT_PRICES.get(self.model)
+        """What this generator's requests cost: the override or the table's list price, at batch price in
+        batch mode; None when unknown."""
+        listed = self.pricing if self.pricing is not None else DEFAULT_PRICES.get(self.model)
+        if listed is not None and self.mode == "batch":
+            return listed.for_batch()
+        return listed
 
     def api_key(self) -> str | None:
         """The key from the environment; a clear error when the variable is named but unset."""

@@ -15,9 +15,20 @@ class Pricing(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     input_per_mtok: float = Field(ge=0.0, description="US dollars per 1M prompt tokens")
     output_per_mtok: float = Field(ge=0.0, description="US dollars per 1M completion tokens")
+    batch_discount: float = Field(
+        0.5, gt=0.0, le=1.0, description="fraction of the list price a provider Batch API bills (both bill 50%)"
+    )
 
     def cost(self, usage: Usage) -> float:
         return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
+
+    def for_batch(self) -> Pricing:
+        """The price through the provider's Batch API."""
+        return Pricing(
+            input_per_mtok=self.input_per_mtok * self.batch_discount,
+            output_per_mtok=self.output_per_mtok * self.batch_discount,
+            batch_discount=1.0,
+        )
 
 
 DEFAULT_PRICES: dict[str, Pricing] = {

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from agorabench.data.benchmarks import get_benchmark
 from agorabench.errors import AgorabenchError
 from agorabench.jsonl import iter_jsonl
 from agorabench.results import Pgr
@@ -35,12 +36,6 @@ ROLES = ("student", "base", "reference")
 MAX_SKIPPED = 0.05  # above this fraction of rounds with a zero resampled gap, no CI
 _ZERO = 1e-9  # a resampled gap this close to 0 points counts as 0
 _CHUNK = 256  # bootstrap rounds per vectorised block (bounds memory: chunk x items x 3 floats)
-
-# Per-item verdict fields that `agorabench evaluate` writes in results.jsonl, in the order they are tried:
-# gsm8k/math "correct", humaneval/mbpp "passed", ifeval "prompt_strict" (its headline is prompt-level strict
-# accuracy), and generic 0-1 "score" / "item_score". AlpacaEval's per-item "preference" is deliberately not
-# one: its headline (length-controlled win rate) is not a mean of preferences.
-ITEM_FIELDS = ("correct", "passed", "prompt_strict", "score", "item_score")
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,7 @@ def _compute(
     """The PGR and its per-round draws (NaN where the round was skipped; None without a bootstrap)."""
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    given = dict(zip(ROLES, (student, base, reference)))
+    given = dict(zip(ROLES, (student, base, reference), strict=True))
     missing = [role for role, scores in given.items() if not _finite(scores)]
     if missing:
         return PgrValue(None, undefined_reason=_missing_reason(missing)), None
@@ -161,7 +156,7 @@ def _compute(
             method, n = "paired", len(ids)
             sizes = [len(m.item_scores) for m in models]
             if any(size != n for size in sizes):
-                counts = ", ".join(f"{role} {size}" for role, size in zip(ROLES, sizes))
+                counts = ", ".join(f"{role} {size}" for role, size in zip(ROLES, sizes, strict=True))
                 notes.append(f"paired over the {n} items all three models share ({counts})")
             draws = _paired_draws(models, ids, rounds, rng)
         else:
@@ -311,8 +306,9 @@ def _item_value(raw: object, where: str, field: str) -> float:
 
 def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
     """A model's scores on one benchmark from its `agorabench evaluate` folder (OUT/<benchmark>/):
-    `summary.json` gives the score, its 95% CI and n; `results.jsonl`, when its items carry a verdict
-    field (see `ITEM_FIELDS`), gives per-item scores. Judged benchmarks get `item_scores=None`."""
+    `summary.json` gives the score, its 95% CI, n and the benchmark, whose spec names the per-item field
+    of `results.jsonl` (`item_score`: "correct", "passed", ...) that gives per-item scores. Judged
+    benchmarks (no such field) get `item_scores=None`."""
     folder = Path(folder)
     summary_path = folder / "summary.json"
     try:
@@ -335,7 +331,7 @@ def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
         ci = (float(ci_raw[0]), float(ci_raw[1]))
     n = summary.get("n") if isinstance(summary.get("n"), int) else None
 
-    items = _read_item_scores(folder / "results.jsonl")
+    items = _read_item_scores(folder / "results.jsonl", _item_field(summary, summary_path))
     if items is not None:
         if n is not None and len(items) != n:
             raise AgorabenchError(f"{folder / 'results.jsonl'}: {len(items)} items but summary.json says n={n}")
@@ -350,13 +346,23 @@ def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
     return BenchmarkScores(value=float(score), ci=ci, item_scores=items, n=n)
 
 
-def _read_item_scores(path: Path) -> dict[str, float] | None:
-    if not path.exists():
-        return None
-    rows = list(iter_jsonl(path))
-    field = next((f for _, row in rows for f in ITEM_FIELDS if f in row), None)
-    if field is None or not rows:
+def _item_field(summary: dict, summary_path: Path) -> str | None:
+    """The per-item score field of the benchmark summary.json names, from its spec (None: judged)."""
+    name = summary.get("benchmark")
+    if not isinstance(name, str) or not name:
+        raise AgorabenchError(f"{summary_path}: no 'benchmark' name")
+    try:
+        return get_benchmark(name).item_score
+    except AgorabenchError as exc:
+        raise AgorabenchError(f"{summary_path}: {exc}") from None
+
+
+def _read_item_scores(path: Path, field: str | None) -> dict[str, float] | None:
+    if field is None or not path.exists():
         return None  # a judged benchmark: no per-item verdicts
+    rows = list(iter_jsonl(path))
+    if not rows:
+        return None
     items: dict[str, float] = {}
     for number, row in rows:
         where = f"{path}: line {number}"

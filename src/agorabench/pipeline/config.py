@@ -105,14 +105,14 @@ class EvaluationConfig(StrictModel):
     @field_validator("benchmarks")
     @classmethod
     def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from agorabench.evaluation.benchmarks import REGISTRY as BENCHMARKS
+        from agorabench.data.benchmarks import BENCHMARKS
 
         for domain, names in value.items():
             for name in names:
                 if name not in BENCHMARKS:
                     raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
-                if BENCHMARKS[name].domain != domain:
-                    raise ValueError(f"benchmark {name!r} belongs to domain {BENCHMARKS[name].domain!r}, not {domain!r}")
+                if (owner := BENCHMARKS[name].domain) != domain:
+                    raise ValueError(f"benchmark {name!r} belongs to domain {owner!r}, not {domain!r}")
         return value
 
 

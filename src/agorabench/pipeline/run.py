@@ -106,10 +106,10 @@ def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
     if stage.kind == "evaluate":
         requests = stage.estimate.get("requests")
         if requests is None:
-            from agorabench.evaluation.benchmarks import get
+            from agorabench.data.benchmarks import get_benchmark
 
             try:
-                requests = len(get(stage.params["benchmark"]).load(stage.params["options"]).items)
+                requests = len(get_benchmark(stage.params["benchmark"]).load(stage.params["options"]).items)
             except Exception:  # noqa: BLE001 - data not available offline: the plan says unknown
                 requests = None
         tokens = None if requests is None else requests * (config.evaluation.max_tokens or 1024)

@@ -4,27 +4,24 @@ Arena-Hard (five-level verdicts in both orders, Bradley-Terry scores, bootstrap 
 Judging runs through the generation engine, so any backend can judge and judgments get retries, the
 request cache, resume and cost accounting. The statistics are plain functions of the judgments:
 `length_controlled_win_rate`, `estimate_instruction_difficulty`, `bradley_terry`, `bootstrap_ci`.
+Their data (instructions, references, questions, baseline answers) loads in `agorabench.data.benchmarks`.
 """
 
 from agorabench.evaluation.judges.alpaca_eval import (
-    AlpacaEvalData,
     AlpacaEvalResult,
     Annotation,
     estimate_instruction_difficulty,
     judge_alpaca_eval,
     length_controlled_win_rate,
-    load_alpaca_eval,
     load_instruction_difficulty,
     win_rate,
 )
 from agorabench.evaluation.judges.arena_hard import (
-    ArenaHardData,
     ArenaHardResult,
     Battle,
     arena_hard_score,
     bradley_terry,
     judge_arena_hard,
-    load_arena_hard,
     win_rate_from_ratings,
 )
 from agorabench.evaluation.judges.pairwise import (
@@ -40,10 +37,8 @@ from agorabench.evaluation.judges.pairwise import (
 
 __all__ = [
     "GRADED_LABELS",
-    "AlpacaEvalData",
     "AlpacaEvalResult",
     "Annotation",
-    "ArenaHardData",
     "ArenaHardResult",
     "Battle",
     "BootstrapResult",
@@ -57,8 +52,6 @@ __all__ = [
     "judge_alpaca_eval",
     "judge_arena_hard",
     "length_controlled_win_rate",
-    "load_alpaca_eval",
-    "load_arena_hard",
     "load_instruction_difficulty",
     "parse_graded_verdict",
     "parse_preference",

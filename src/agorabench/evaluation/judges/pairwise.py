@@ -309,14 +309,6 @@ def digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def seeded_subset(ids: Sequence[str], limit: int | None, seed: int) -> list[str]:
     """`limit` ids chosen by a seeded hash, kept in their original order. Subsets are nested: raising
     the limit only adds ids, so judgments made for a smaller limit are all reused."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from agorabench.data.seeds import SeedSource
 from agorabench.io import StrictModel
@@ -23,12 +23,22 @@ class ValidationConfig(StrictModel):
     near_duplicate_threshold: float = Field(0.7, gt=0.0, le=1.0, description="word 3-gram Jaccard")
     decontaminate: bool = True
     decontamination_ngram: int = Field(13, ge=4)
-    benchmark_paths: dict[Literal["math", "mbpp"], Path] = Field(
-        default_factory=dict, description="local copies of benchmarks that do not ship offline"
+    benchmark_paths: dict[str, Path] = Field(
+        default_factory=dict, description="benchmark -> local copy of its data (math, mbpp do not ship offline)"
     )
     code_max_prose_chars: int = Field(
         40, ge=0, description="text allowed between code fences (labels); none before the first or after the last"
     )
+
+    @field_validator("benchmark_paths")
+    @classmethod
+    def _registered(cls, value: dict[str, Path]) -> dict[str, Path]:
+        from agorabench.data.benchmarks import BENCHMARKS
+
+        for name in value:
+            if name not in BENCHMARKS:
+                raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))})")
+        return value
 
 
 class SettingConfig(StrictModel):

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from agorabench import __version__
-from agorabench.evaluation.judges.pairwise import file_sha256, seeded_subset
+from agorabench.data.files import file_sha256
+from agorabench.evaluation.judges.pairwise import seeded_subset
 from agorabench.io import write_text_atomic
 from agorabench.llm.config import resolve_generator
 from agorabench.metrics.intrinsic.config import IntrinsicConfig

@@ -1,0 +1,191 @@
+"""The graders, by name: what a benchmark spec's `grader` field names (`agorabench.data.benchmarks`).
+
+A grader scores a model's outputs (item id -> text) on a benchmark's data and says how it did so in a
+`version`: bump it whenever the grader would give another verdict on the same output. `grading_version`
+combines it with the benchmark's own version, so an evaluation is redone when either changes. The heavy
+machinery (math-verify workers, the code sandbox, the judges) lives in its own modules, imported when a
+grader runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agorabench.data.benchmarks import BenchmarkData, get_benchmark
+from agorabench.data.code_fences import PYTHON_TAGS, fenced_blocks
+from agorabench.errors import AgorabenchError
+from agorabench.evaluation.judges import prompts
+from agorabench.llm.config import GeneratorConfig
+
+
+@dataclass
+class GradeContext:
+    """What a grader may need beyond outputs: a judge model, a folder for its judgments, workers."""
+
+    out_dir: Path
+    judge: GeneratorConfig | None = None
+    workers: int = 2
+    seed: int = 42
+
+
+@dataclass
+class Graded:
+    items: list[dict[str, Any]]  # per item: id, extracted, correct (or score), and grader details
+    score: float  # the headline metric, 0-100
+    metric: str
+    per_item_scores: list[float] = field(default_factory=list)  # for the bootstrap CI (0/1 or 0-1)
+    extra: dict[str, Any] = field(default_factory=dict)
+    ci: tuple[float, float] | None = None  # when the grader computes its own (e.g. Bradley-Terry)
+
+
+GradeFunction = Callable[[BenchmarkData, dict[str, str], GradeContext], Graded]
+
+
+@dataclass(frozen=True)
+class Grader:
+    name: str
+    version: str
+    grade: GradeFunction
+
+
+GRADERS: dict[str, Grader] = {}
+
+
+def register_grader(grader: Grader) -> Grader:
+    GRADERS[grader.name] = grader
+    return grader
+
+
+def get_grader(name: str) -> Grader:
+    if name not in GRADERS:
+        raise AgorabenchError(f"unknown grader {name!r} (known: {', '.join(sorted(GRADERS))})")
+    return GRADERS[name]
+
+
+def grading_version(benchmark: str) -> str:
+    """What an evaluation's result depends on besides the model: the benchmark's version (items, prompt)
+    and its grader's, e.g. "gsm8k@1+math@1"."""
+    spec = get_benchmark(benchmark)
+    grader = get_grader(spec.grader)
+    return f"{spec.name}@{spec.version}+{grader.name}@{grader.version}"
+
+
+def _accuracy(verdicts: list[bool]) -> tuple[float, list[float]]:
+    scores = [1.0 if ok else 0.0 for ok in verdicts]
+    return 100 * sum(scores) / max(len(scores), 1), scores
+
+
+# --- math ----------------------------------------------------------------------------------------------
+
+
+def _grade_math(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.math_grader import grade_batch
+
+    verdicts = grade_batch([(outputs[item["id"]], item["gold"]) for item in data.items], workers=ctx.workers)
+    items = [
+        {"id": item["id"], "gold": item["gold"], "extracted": v.extracted, "rule": v.rule,
+         "correct": v.correct, "reason": v.reason}
+        for item, v in zip(data.items, verdicts, strict=True)
+    ]
+    score, scores = _accuracy([v.correct for v in verdicts])
+    return Graded(items, score, "accuracy", scores)
+
+
+# --- code ----------------------------------------------------------------------------------------------
+
+
+def extract_code(output: str) -> str:
+    """The code of a reply: its Python (or untagged) fenced blocks joined, or the reply itself when it has
+    none. Tags are matched as written: a "```Python" block is not Python here."""
+    blocks = [code for tag, code in fenced_blocks(output) if tag in PYTHON_TAGS]
+    return "\n\n".join(blocks) if blocks else output
+
+
+def _grade_humaneval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.code_grader import humaneval_harness, run_harnesses
+
+    completions = ["\n" + extract_code(outputs[item["id"]]) for item in data.items]
+    harnesses = [
+        humaneval_harness(item["prompt"], completion, item["test"], item["entry_point"])
+        for item, completion in zip(data.items, completions, strict=True)
+    ]
+    results = run_harnesses(harnesses, workers=ctx.workers)
+    items = [
+        {"id": item["id"], "passed": r.passed, "verdict": r.reason, "extracted": completion[:2000]}
+        for item, r, completion in zip(data.items, results, completions, strict=True)
+    ]
+    score, scores = _accuracy([r.passed for r in results])
+    return Graded(items, score, "pass@1", scores)
+
+
+def _grade_mbpp(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.code_grader import mbpp_harness, run_harnesses
+
+    harnesses = [
+        mbpp_harness(extract_code(outputs[item["id"]]), item["tests"], item["setup"]) for item in data.items
+    ]
+    results = run_harnesses(harnesses, workers=ctx.workers)
+    items = [
+        {"id": item["id"], "passed": r.passed, "verdict": r.reason}
+        for item, r in zip(data.items, results, strict=True)
+    ]
+    score, scores = _accuracy([r.passed for r in results])
+    return Graded(items, score, "pass@1", scores)
+
+
+# --- instruction following -----------------------------------------------------------------------------
+
+
+def _grade_ifeval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.ifeval import grade_ifeval
+
+    result = grade_ifeval(data.items, [outputs[item["id"]] for item in data.items])
+    per_item = result["items"]
+    scores = [1.0 if r["prompt_strict"] else 0.0 for r in per_item]
+    return Graded(per_item, 100 * result["prompt_level_strict"], "prompt-level strict accuracy", scores,
+                  extra={k: v for k, v in result.items() if k != "items"})
+
+
+# --- judged: AlpacaEval 2.0 and Arena-Hard -------------------------------------------------------------
+
+
+def _needs_judge(ctx: GradeContext, name: str) -> GeneratorConfig:
+    if ctx.judge is None:
+        raise AgorabenchError(f"{name} is judged by a model: pass --judge (e.g. --judge gpt-4o-mini)")
+    return ctx.judge
+
+
+def _grade_alpaca_eval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.judges.alpaca_eval import judge_alpaca_eval
+
+    judge = _needs_judge(ctx, "alpaca_eval")
+    result = judge_alpaca_eval(outputs, judge, ctx.out_dir / "judge", data=data.raw, seed=ctx.seed)
+    items = [{"id": a.id, "preference": getattr(a, "preference", None)} for a in result.annotations]
+    return Graded(
+        items, result.lc_win_rate, "length-controlled win rate", extra=result.to_dict(), ci=result.lc_ci
+    )
+
+
+def _grade_arena_hard(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    from agorabench.evaluation.judges.arena_hard import judge_arena_hard
+
+    judge = _needs_judge(ctx, "arena_hard")
+    result = judge_arena_hard(outputs, judge, ctx.out_dir / "judge", data=data.raw, seed=ctx.seed)
+    return Graded([], result.score, "score vs baseline (Bradley-Terry)", extra=result.to_dict(),
+                  ci=(result.ci_low, result.ci_high))
+
+
+def judged_version(version: str) -> str:
+    """A judged grader's version: its own and the judge prompts' (its verdicts change with either)."""
+    return f"{version}+prompts{prompts.PROMPT_VERSION}"
+
+
+register_grader(Grader("math", "1", _grade_math))
+register_grader(Grader("humaneval", "1", _grade_humaneval))
+register_grader(Grader("mbpp", "1", _grade_mbpp))
+register_grader(Grader("ifeval", "1", _grade_ifeval))
+register_grader(Grader("alpaca_eval", judged_version("1"), _grade_alpaca_eval))
+register_grader(Grader("arena_hard", judged_version("1"), _grade_arena_hard))
