@@ -129,6 +129,21 @@ def test_editing_a_template_changes_exactly_the_stages_that_render_it(editable_p
     assert all(edited[k] == again[k] for k in edited if not k[1].startswith("a."))
 
 
+def test_a_new_grader_version_redoes_exactly_the_evaluations_it_grades(monkeypatch):
+    import dataclasses
+
+    from agorabench.evaluation import graders
+
+    config = small_config([fake_generator("a", "http://127.0.0.1:1/v1")], settings=["RG/general", "RG/math"],
+                          evaluation={"benchmarks": {"general": ["ifeval"], "math": ["gsm8k"]}, "limit": 3})
+    before = {(s.kind, s.label): s.key for s in build_plan(config).stages()}
+    monkeypatch.setitem(graders.GRADERS, "ifeval", dataclasses.replace(graders.GRADERS["ifeval"], version="2"))
+    after = {(s.kind, s.label): s.key for s in build_plan(config).stages()}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {k for k in before if k[0] == "evaluate" and k[1].endswith(".ifeval")}
+    assert len(changed) == 4  # the base, the gold reference, the generator itself and its RG/general student
+
+
 def test_run_config_errors_are_one_line(tmp_path):
     with pytest.raises(ValueError, match="METHOD/DOMAIN"):
         parse_setting("general")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agorabench.errors import AgorabenchError, ConfigError
+from agorabench.evaluation.graders import grading_version
 from agorabench.generation.settings.registry import setting_fingerprint
 from agorabench.io import installed_versions
 from agorabench.llm.config import GeneratorConfig, resolve_generator
@@ -132,7 +133,9 @@ def build_plan(config: RunConfig) -> Plan:
         # The label is not part of the key: the base and a generator that are the same model (the quickstart's
         # SmolLM2) share one evaluation.
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
-                  "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend}
+                  "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend,
+                  # The benchmark's and its grader's versions: a changed prompt or grader redoes the scores.
+                  "grading": grading_version(benchmark)}
         needs, runtime = {}, {"label": label}
         if isinstance(model, Stage):
             needs["model"] = model
