@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agorabench.data.seeds import SeedSource
+from agorabench.data.seeds import PAPER_SEED_SOURCES, SeedSource
 from agorabench.errors import ConfigError
 from agorabench.generation.config import EngineConfig
 from agorabench.io import StrictModel, parse_model, read_yaml_mapping
@@ -36,10 +36,22 @@ class GenerationConfig(StrictModel):
     seeds: dict[str, list[SeedSource]] = Field(
         default_factory=dict, description="setting (METHOD/DOMAIN) -> seed sources; default: the bundled offline sets"
     )
+    allow_fewer: bool = Field(
+        False,
+        description="run a response-generation or quality-enhancement setting whose seeds hold fewer inputs than "
+        "`instances` (default: refused when the run is planned)",
+    )
     token_budget: int = Field(
         4096, ge=16, description="instruction + response tokens, counted by the student's tokenizer"
     )
     engine: EngineConfig = Field(default_factory=EngineConfig)
+
+
+    @field_validator("seeds")
+    @classmethod
+    def _setting_names(cls, value: dict[str, list[SeedSource]]) -> dict[str, list[SeedSource]]:
+        # "RG/math", "rg-math" and "response_generation/math" all name one setting: key by the long form.
+        return {"/".join(parse_setting(setting)): sources for setting, sources in value.items()}
 
 
 class StudentConfig(StrictModel):
@@ -184,6 +196,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
         "settings": "all",
         "instances": 10_000,
+        # The paper's seeds by Hub id (data/seeds.py; choices where the paper is vague: docs/running.md).
+        "generation": {"seeds": {f"{m}/{d}": sources for (m, d), sources in PAPER_SEED_SOURCES.items()}},
         "student": {"base": "meta-llama/Llama-3.1-8B", "recipe": "agorabench", "launch": "fsdp", "num_processes": 4},
         "reference": {"model": "meta-llama/Llama-3.1-8B-Instruct"},
         "evaluation": {"judge": "gpt-4o", "backend": "vllm"},

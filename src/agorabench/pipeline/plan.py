@@ -161,6 +161,7 @@ def build_plan(config: RunConfig) -> Plan:
         return model
 
     benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
+    benchmark_paths = {b: str(o["path"]) for b, o in sorted(ev.options.items()) if o.get("path")}
     base_model = model_to_evaluate(config.student.base, "student.base")
     base = {b: eval_stage("base", b, base_model) for b in benchmarks}
     reference: dict[str, Stage] = {}
@@ -197,6 +198,8 @@ def build_plan(config: RunConfig) -> Plan:
                 "sampling": config.generation.sampling.model_dump(mode="json"),
                 "token_budget": config.generation.token_budget, "tokenizer": config.student.base,
                 "prompts": setting_fingerprint(method, domain),
+                # Local copies of benchmarks that do not ship (MATH, MBPP): decontamination checks them too.
+                "benchmark_paths": benchmark_paths,
             }
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
             runtime = {"generator": gen.model_dump(mode="json"),

@@ -21,6 +21,7 @@ from agorabench.pipeline.assemble import assemble, write_results
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.executor import Outcome, run_local
 from agorabench.pipeline.plan import Plan, build_plan
+from agorabench.pipeline.preflight import preflight
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
 from agorabench.results import RunResults
@@ -39,6 +40,7 @@ def run_benchmark(config: RunConfig, run_dir: Path, *, progress: bool = False, c
                   report: bool = True) -> RunOutcome:
     console = console or Console(stderr=True, highlight=False)
     plan = build_plan(config)
+    preflight(config, plan.generators)  # one line and nothing run when a generator or a setting cannot work
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     store = ArtifactStore(run_dir / "store")
@@ -84,30 +86,16 @@ def write_run_report(results: RunResults, run_dir: Path, out: Path | None = None
 
 
 def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
-    """Requests, tokens, dollars and seconds a stage would take (rough, labelled as such)."""
-    if stage.kind == "generate":
-        from agorabench.generation.config import GenerateConfig
-        from agorabench.generation.engine import pending_items
-        from agorabench.generation.runner import estimate_plan
-        from agorabench.generation.settings.config import SettingConfig
-        from agorabench.generation.settings.registry import build_setting
-        from agorabench.llm.config import GeneratorConfig
-
-        gen = GeneratorConfig.model_validate(stage.runtime["generator"])
-        setting = SettingConfig(method=stage.params["method"], domain=stage.params["domain"])
-        task = build_setting(setting, config.instances, config.seed)
-        gen_config = GenerateConfig(generator=gen, setting=setting, sampling=config.generation.sampling,
-                                    engine=config.generation.engine, n=config.instances, seed=config.seed)
-        plan = estimate_plan(task, gen_config, pending_items(task, set(), config.instances), gen, already_done=0)
-        return {"requests": plan["requests"], "tokens": plan["prompt_tokens"] + plan["output_tokens"],
-                "cost_usd": plan["cost_usd"], "seconds": plan["seconds"]}
+    """Tokens and seconds a training or evaluation stage would take (rough, labelled as such)."""
     if stage.kind == "train":
         return {"tokens": stage.estimate.get("train_tokens"), "seconds": stage.estimate.get("seconds")}
     if stage.kind == "evaluate":
         requests = stage.estimate.get("requests")
         if requests is None:
             from agorabench.data.benchmarks import get_benchmark
+            from agorabench.data.hub import hub_reachable
 
+            hub_reachable()  # offline: a Hub benchmark fails at once instead of retrying
             try:
                 requests = len(get_benchmark(stage.params["benchmark"]).load(stage.params["options"]).items)
             except Exception:  # noqa: BLE001 - data not available offline: the plan says unknown
@@ -120,32 +108,148 @@ def estimate_stage(stage: Stage, config: RunConfig) -> dict[str, Any]:
     return {}
 
 
-def dry_run(config: RunConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+def dry_run(config: RunConfig, run_dir: Path, console: Console, *, stages: bool = False,
+            json_path: Path | None = None) -> dict[str, Any]:
+    """Print what the run would do and cost, send nothing. By default one row per generator x setting plus
+    the training and evaluation totals; `stages`: one row per stage. `json_path`: the same as JSON."""
+    from agorabench.data.hub import hub_reachable
+    from agorabench.pipeline.estimate import estimate_generation, rows_as_json
+
+    hub_reachable()  # once, up front: offline, nothing below waits on the Hub
     plan = build_plan(config)
     store = ArtifactStore(run_dir / "store") if (run_dir / "store").exists() else None
-    table = Table(title=f"plan for {config.name} ({len(plan.stages())} stages)")
+    rows, notes = estimate_generation(config, plan, store)
+    notes = [*plan.notes, *notes]
+    others: dict[str, dict[str, Any]] = {}
+    per_stage = []
+    for stage in plan.stages():
+        if stage.kind == "generate":
+            continue
+        done = store is not None and store.is_done(stage.key)
+        estimate = {} if done else estimate_stage(stage, config)
+        group = others.setdefault(stage.kind, {"stages": 0, "to_run": 0, "requests": 0, "tokens": 0,
+                                               "seconds": 0.0, "unknown_seconds": False})
+        group["stages"] += 1
+        group["to_run"] += not done
+        for key in ("requests", "tokens", "seconds"):
+            if estimate.get(key) is not None:
+                group[key] += estimate[key]
+        group["unknown_seconds"] |= not done and estimate.get("seconds") is None
+        per_stage.append((stage, done, estimate))
+    to_run = [r for r in rows if r.status != "done"]
+    totals = {
+        "requests": sum(r.requests for r in to_run),
+        "prompt_tokens": sum(r.prompt_tokens for r in to_run),
+        "output_tokens": sum(r.output_tokens for r in to_run),
+        "cost_usd": round(sum(r.cost_usd or 0.0 for r in to_run), 2),
+        "cost_complete": all(r.cost_usd is not None for r in to_run),
+        "generation_seconds": sum(r.seconds or 0.0 for r in to_run),
+    }
+    title = f"plan for {config.name}: {len(plan.stages())} stages, {len(rows)} datasets"
+    if stages:
+        _print_stage_table(title, rows, per_stage, plan, console)
+    else:
+        _print_summary_table(title, rows, others, totals, console)
+    for note in notes:
+        _print_wrapped(console, f"note: {note}")
+    _print_wrapped(console, "assumptions (docs/running.md): prompts rendered from the seeds at 4 characters a "
+                   "token; output lengths and rejection rates from priors unless this run measured them; list "
+                   "prices (batch prices in batch mode); training and CPU evaluation times measured here, GPU "
+                   "stages unknown (?)")
+    summary = {"run": config.name, "datasets": rows_as_json(rows), "totals": totals, "other_stages": others,
+               "notes": notes}
+    if json_path is not None:
+        from agorabench.io import write_json_atomic
+
+        write_json_atomic(json_path, summary)
+    return summary
+
+
+FLAG_CODES = {"offline": "o", "price?": "p", "endpoint?": "e", "short": "s"}
+
+
+def _flag_codes(flags: list[str]) -> str:
+    return "".join(FLAG_CODES[f] for f in flags)
+
+
+SUMMARY_COLUMNS = (("generator", 22, "<"), ("!", 3, "<"), ("setting", 10, "<"), ("seeds", 5, ">"), ("reqs", 5, ">"),
+                   ("in tok", 6, ">"), ("out tok", 7, ">"), ("$", 8, ">"), ("time", 6, ">"))
+
+
+def _line(values: list[str]) -> str:
+    cells = []
+    for (_, width, align), value in zip(SUMMARY_COLUMNS, values, strict=True):
+        value = value if len(value) <= width else value[: width - 1] + "~"
+        cells.append(f"{value:{align}{width}}")
+    return " ".join(cells).rstrip()
+
+
+def _print_summary_table(title: str, rows, others, totals, console: Console) -> None:
+    # Fixed widths, not rich's fitting: 54 rows for the paper's profile must read at 80 columns, no wrapping.
+    lines = [title, _line([name for name, _, _ in SUMMARY_COLUMNS])]
+    for r in rows:
+        cost = "done" if r.status == "done" else _dollars(r.cost_usd)
+        inputs = "-" if r.inputs is None and r.method == "instance_generation" else _short_count(r.inputs)
+        lines.append(_line([r.generator, _flag_codes(r.flags), r.setting, inputs, _short_count(r.requests),
+                            _short_count(r.prompt_tokens), _short_count(r.output_tokens), cost,
+                            "batch" if r.batch else _time(r.seconds)]))
+    lines.append(_line(["generation total", "", "", "", _short_count(totals["requests"]),
+                        _short_count(totals["prompt_tokens"]), _short_count(totals["output_tokens"]),
+                        _dollars(totals["cost_usd"]) + ("" if totals["cost_complete"] else "+"),
+                        _time(totals["generation_seconds"])]))
+    for kind, group in others.items():
+        seconds = "?" if group["unknown_seconds"] and not group["seconds"] else (
+            _time(group["seconds"]) + ("+" if group["unknown_seconds"] else ""))
+        lines.append(_line([f"{kind}: {group['to_run']} of {group['stages']}", "", "", "",
+                            _short_count(group["requests"] or None), _short_count(group["tokens"] or None), "", "",
+                            seconds]))
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    _print_wrapped(console, "! o: seed size unknown offline, p: no price, e: needs base_urls, s: fewer seed inputs "
+                   "than instances. seeds: RG/QE inputs the seeds hold. Batch-mode generators: $ at batch prices, "
+                   "time 'batch' (within 24 h).")
+
+
+def _print_wrapped(console: Console, text: str) -> None:
+    """A note as lines of at most 80 characters (the dry run must read in an 80-column terminal)."""
+    import textwrap
+
+    console.print(textwrap.fill(text, width=80, subsequent_indent="  "), markup=False, highlight=False)
+
+
+def _dollars(value) -> str:
+    if value is None:
+        return "?"
+    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def _print_stage_table(title: str, rows, per_stage, plan: Plan, console: Console) -> None:
+    table = Table(title=title)
     for column in ("stage", "what", "status", "requests", "tokens", "$", "time"):
         table.add_column(column, justify="right" if column in ("requests", "tokens", "$", "time") else "left",
                          overflow="fold")
-    totals = {"requests": 0, "tokens": 0, "cost_usd": 0.0, "seconds": 0.0}
-    unknown_time = False
-    for stage in plan.stages():
-        done = store is not None and store.is_done(stage.key)
-        estimate = {} if done else estimate_stage(stage, config)
-        for key in totals:
-            if estimate.get(key) is not None:
-                totals[key] += estimate[key]
-        unknown_time |= not done and estimate.get("seconds") is None
+    by_label = {f"{r.generator}.{r.method}.{r.domain}": r for r in rows}
+    for cell in plan.cells:
+        r = by_label[cell.generate.label]
+        label = cell.generate.label + (f" [{_flag_codes(r.flags)}]" if r.flags else "")
+        table.add_row("generate", label, r.status, _fmt(r.requests),
+                      _fmt(r.prompt_tokens + r.output_tokens), _money(r.cost_usd), _time(r.seconds))
+    for stage, done, estimate in per_stage:
         table.add_row(stage.kind, stage.label, "done" if done else "to run", _fmt(estimate.get("requests")),
-                      _fmt(estimate.get("tokens")), _money(estimate.get("cost_usd")), _time(estimate.get("seconds")))
-    table.add_row("total", "", "", _fmt(totals["requests"]), _fmt(totals["tokens"]), _money(totals["cost_usd"]),
-                  _time(totals["seconds"]) + ("+" if unknown_time else ""), style="bold")
+                      _fmt(estimate.get("tokens")), "-", _time(estimate.get("seconds")))
     console.print(table)
-    for note in plan.notes:
-        console.print(f"note: {note}")
-    console.print("estimates are rough: generation from expected output lengths and list prices, training and "
-                  "evaluation time from CPU speeds measured here (GPU stages: unknown, shown as -)")
-    return totals
+
+
+def _short_count(value) -> str:
+    """12,345 as 12.3K, 597,100 as 597K, 4,567,890 as 4.6M: counts that fit a five-character column."""
+    if value is None:
+        return "?"
+    value = float(value)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            scaled = value / size
+            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{scaled:.0f}{unit}"
+    return f"{value:.0f}"
 
 
 def _fmt(value) -> str:

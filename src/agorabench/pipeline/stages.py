@@ -58,13 +58,12 @@ def execute(kind: str, params: dict[str, Any], folder: Path, needs: dict[str, Pa
     runner(params, folder, needs, progress)
 
 
-def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
+def generation_configs(params: dict[str, Any], folder: Path | None = None):
+    """(generator, setting, generate config) of a generation stage, from its params (runtime merged in).
+    The stage and the dry run's estimate build them here, so the estimate sees what the stage runs."""
     from agorabench.data.seeds import SeedSource
     from agorabench.generation.config import GenerateConfig
-    from agorabench.generation.progress import RichProgress
-    from agorabench.generation.runner import run_generate
     from agorabench.generation.settings.config import SettingConfig, ValidationConfig
-    from agorabench.generation.settings.registry import build_setting
     from agorabench.llm.base import SamplingParams
     from agorabench.llm.config import GeneratorConfig
 
@@ -74,7 +73,10 @@ def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], prog
         domain=params["domain"],
         prompt_format=params["prompt_format"],
         seeds=[SeedSource.model_validate(s) for s in params["seeds"]] or [SeedSource(source="agorabench")],
-        validation=ValidationConfig(token_budget=params["token_budget"], tokenizer=params["tokenizer"]),
+        validation=ValidationConfig(
+            token_budget=params["token_budget"], tokenizer=params["tokenizer"],
+            benchmark_paths=params.get("benchmark_paths") or {},
+        ),
     )
     config = GenerateConfig(
         generator=generator,
@@ -85,6 +87,15 @@ def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], prog
         seed=params["seed"],
         output_dir=folder,
     )
+    return generator, setting, config
+
+
+def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
+    from agorabench.generation.progress import RichProgress
+    from agorabench.generation.runner import run_generate
+    from agorabench.generation.settings.registry import build_setting
+
+    generator, setting, config = generation_configs(params, folder)
     task = build_setting(setting, config.n, config.seed)
     if progress:
         with RichProgress(f"generate {generator.name} {params['method']}/{params['domain']}") as bar:

@@ -34,6 +34,7 @@ from agorabench.data.files import (
     read_bytes,
     sha256,
 )
+from agorabench.data.hub import hub_reachable
 from agorabench.data.latex import last_boxed
 from agorabench.errors import AgorabenchError
 from agorabench.io import package_file
@@ -99,6 +100,7 @@ def load_math(
         rows = json_rows(raw, local, "MATH")
         checksum, source = sha256(raw), str(local)
     else:
+        hub_reachable()  # offline: fail at once (or read the local cache) instead of retrying for minutes
         try:
             import datasets
 

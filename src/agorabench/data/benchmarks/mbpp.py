@@ -15,6 +15,7 @@ from typing import Any
 
 from agorabench.data.benchmarks import PAPER_DECODING, BenchmarkData, BenchmarkSpec, register_benchmark, user
 from agorabench.data.files import hub_error, local_file
+from agorabench.data.hub import hub_reachable
 from agorabench.errors import AgorabenchError
 from agorabench.llm.base import Message
 
@@ -33,6 +34,7 @@ def load_mbpp(options: dict[str, Any]) -> BenchmarkData:
         rows = read_rows(local)
         checksum = hashlib.sha256(local.read_bytes()).hexdigest()
     else:
+        hub_reachable()  # offline: fail at once (or read the local cache) instead of retrying for minutes
         import datasets
 
         hub_id, _, config = spec.partition(":")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections import Counter
 from functools import lru_cache
@@ -19,6 +20,7 @@ import jinja2.meta
 
 from agorabench.generation import validators
 from agorabench.generation.decontamination import Decontaminator
+from agorabench.generation.engine import derive_seed
 from agorabench.generation.dedup import DuplicateIndex
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.task import Rejected, Task, WorkItem
@@ -121,6 +123,13 @@ class SettingTask(Task):
     keeps_instruction_if_absent: bool = False
     # IG: each prompt draws a random theme (and, for general, a first word) from settings/themes.py.
     draws_themes: bool = False
+    # RG, QE: one item per seed input, so a run can ask for at most as many instances as there are inputs.
+    draws_inputs: bool = False
+
+    @staticmethod
+    def is_input(row: dict[str, Any]) -> bool:
+        """Whether a seed row can be one of this method's inputs (QE needs a response to improve)."""
+        return True
 
     def __init__(self, config: SettingConfig, seeds: list[dict[str, Any]], n: int | None, seed: int):
         self.config = config
@@ -241,9 +250,16 @@ class SettingTask(Task):
     # --- seeds --------------------------------------------------------------------------------------
 
     def usable_inputs(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Inputs minus duplicates and benchmark-contaminated ones, each drop counted."""
+        """Inputs minus duplicates and benchmark-contaminated ones, each drop counted. With more rows than
+        the `n` wanted, `n` of them drawn without replacement (seeded by the run seed: a rerun draws the
+        same), screening only as many as it takes, so a 300K-row source costs what `n` rows cost."""
+        if self.n is not None and len(rows) > self.n:
+            rows = list(rows)
+            random.Random(derive_seed(self.run_seed, f"inputs/{self.name}", 0)).shuffle(rows)
         kept, index = [], DuplicateIndex(threshold=self.config.validation.near_duplicate_threshold)
         for row in rows:
+            if self.n is not None and len(kept) >= self.n:
+                break
             text = row["instruction"]
             if self.decontaminator is not None and self.decontaminator.match(text):
                 self.report_counts["inputs_dropped_contaminated"] += 1

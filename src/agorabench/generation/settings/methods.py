@@ -88,6 +88,7 @@ class ResponseGeneration(SettingTask):
 
     method = "response_generation"
     writes_instruction = False
+    draws_inputs = True
 
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)
@@ -107,10 +108,15 @@ class QualityEnhancement(SettingTask):
 
     method = "quality_enhancement"
     keeps_instruction_if_absent = True
+    draws_inputs = True
+
+    @staticmethod
+    def is_input(row: dict[str, Any]) -> bool:
+        return bool(row.get("response"))
 
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)
-        pairs = [row for row in seeds if row.get("response")]
+        pairs = [row for row in seeds if self.is_input(row)]
         if not pairs:
             raise ValueError("quality enhancement needs (instruction, response) pairs as seeds")
         self.inputs = self.usable_inputs(pairs)

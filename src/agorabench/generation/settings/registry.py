@@ -23,11 +23,18 @@ def build_setting(config: SettingConfig, n: int | None, seed: int) -> SettingTas
         raise AgorabenchError(f"{config.method}/{config.domain}: {exc}") from None
 
 
+# Bump when the settings' code changes what a setting asks for (which inputs, how prompts are filled); template
+# edits need no bump (they are hashed). 2: RG/QE draw `instances` inputs without replacement, seeded.
+SETTINGS_VERSION = "2"
+
+
 def setting_fingerprint(method: str, domain: str) -> dict[str, Any]:
     """What a setting's outputs depend on besides its config: the templates it renders (file digests), the
     validators' version and, for methods that draw themes, the themes. The pipeline puts it in the
     generation stage's key, so an edit reruns exactly the settings it touches."""
-    fingerprint: dict[str, Any] = {"templates": template_digests(method, domain), "validators": VALIDATORS_VERSION}
+    fingerprint: dict[str, Any] = {
+        "templates": template_digests(method, domain), "validators": VALIDATORS_VERSION, "settings": SETTINGS_VERSION,
+    }
     if METHODS[method].draws_themes:
         fingerprint["themes"] = themes_digest(domain)
     return fingerprint
