@@ -20,8 +20,8 @@ import jinja2.meta
 
 from agorabench.generation import validators
 from agorabench.generation.decontamination import Decontaminator
-from agorabench.generation.engine import derive_seed
 from agorabench.generation.dedup import DuplicateIndex
+from agorabench.generation.engine import derive_seed
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.llm.base import Completion, Message
