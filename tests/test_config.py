@@ -69,7 +69,10 @@ def test_price_override_and_cost():
 
 def test_shorthand_and_generator_files(tmp_path):
     assert resolve_generator("openai:my-model").model == "my-model"
-    assert resolve_generator("anthropic:claude-x").api_key_env == "ANTHROPIC_API_KEY"
+    # Shorthands name no variable: the provider's is sent when set and demanded only by the provider's own URL.
+    assert resolve_generator("anthropic:claude-x").api_key_env is None
+    assert resolve_generator("anthropic:claude-x").key_variable() == "ANTHROPIC_API_KEY"
+    assert resolve_generator("openai:my-model").key_variable() == "OPENAI_API_KEY"
     path = tmp_path / "vllm-70b.yaml"
     path.write_text("backend: openai\nmodel: meta-llama/Llama-3.1-70B-Instruct\nbase_urls: [http://a:8000/v1, http://b:8000/v1/]\n")
     generator = resolve_generator(str(path))

@@ -251,3 +251,27 @@ def test_anthropic_backend_speaks_to_a_messages_endpoint(tmp_path, monkeypatch):
     # Claude 3.5 Sonnet's default price applies: $3 / $15 per 1M tokens.
     usage = records[0]["usage"]
     assert records[0]["cost_usd"] >= (usage["prompt_tokens"] * 3 + usage["completion_tokens"] * 15) / 1e6 - 1e-12
+
+
+def test_a_server_without_rate_limit_headers_is_probed_by_one_request_only(tmp_path):
+    # Until a first answer says what the provider's limits are, one request goes alone; then all at once.
+    with FakeServer(faults=Faults(latency_s=0.3)) as server:
+        generator = fake_generator(server.openai_base_url, max_concurrency=16)
+        started = time.monotonic()
+        result, _ = generate(tmp_path, generator, count=16)
+        elapsed = time.monotonic() - started
+        assert server.stats()["max_in_flight"] == 15
+    assert result.records_total == 16 and result.stats.rate_limit_waits == 0
+    assert elapsed < 2.0  # two latencies, not sixteen
+
+
+def test_cache_hits_are_free_under_a_spend_cap(tmp_path):
+    price = Pricing(input_per_mtok=1000.0, output_per_mtok=1000.0)
+    with FakeServer() as server:
+        generator = fake_generator(server.openai_base_url, pricing=price)
+        generate(tmp_path, generator, count=10, out="paid")
+        sent = server.stats()["requests"]
+        # The same requests into a new folder under a cap far below their price: answered from the cache.
+        replay, _ = generate(tmp_path, generator, count=10, out="replay", max_cost_usd=0.001)
+        assert server.stats()["requests"] == sent == 10
+    assert replay.records_total == 10 and replay.stats.cached_responses == 10 and replay.stats.cost_usd == 0.0

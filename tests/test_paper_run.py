@@ -148,3 +148,54 @@ def test_the_papers_dry_run_offline_is_short_narrow_and_says_what_it_left_out(tm
     assert "seed size unknown offline" in text and "Retrying" not in text
     assert "llama-3.1-8b-instruct" in text and "set base_urls" in text
     assert plan["totals"]["cost_usd"] > 0 and plan["totals"]["prompt_tokens"] > 54 * 10_000
+
+
+class _GenerationOnly:
+    """The generation stages of a plan, for the executor (training and evaluation are not what this tests)."""
+
+    def __init__(self, plan):
+        self.generators, self.cells = plan.generators, plan.cells
+
+    def stages(self):
+        return [cell.generate for cell in self.cells]
+
+
+def test_a_run_spend_cap_stops_before_crossing_and_resumes_when_raised(tmp_path):
+    from rich.console import Console
+
+    from agorabench.pipeline.budget import RunBudget, check_caps
+    from agorabench.pipeline.executor import run_local
+    from agorabench.pipeline.store import ArtifactStore
+    from agorabench.testing.fake_server import FakeServer
+
+    answer = "1. Review your notes every day.\n2. Sleep well before the exam.\n3. Practise with past questions.\n[END]"
+    price = {"input_per_mtok": 3000.0, "output_per_mtok": 3000.0}  # about 25 cents a request here
+    with FakeServer(responder=lambda body: answer) as server:
+        generators = [{"name": name, "backend": "openai", "model": "m", "base_urls": [server.openai_base_url],
+                       "pricing": price, "max_concurrency": 1} for name in ("a", "b")]
+        settings = {"generators": generators, "settings": ["RG/general"], "instances": 4,
+                    "generation": {"engine": {"cache": False}}}
+        config = small(tmp_path, max_cost_usd=1.0, **settings)
+        plan = _GenerationOnly(build_plan(config))
+        store = ArtifactStore(tmp_path / "run" / "store")
+        log = tmp_path / "log.txt"
+        with log.open("w") as handle:
+            outcomes = run_local(plan, store, console=Console(file=handle, width=200), budget=RunBudget(config, plan, store))
+        first, second = (outcomes[s.key] for s in plan.stages())
+        assert first.status == "failed" and first.error.startswith("stopped at the spend cap")
+        assert second.status == "blocked" and "spend cap" in second.error
+        spent = RunBudget(config, plan, store).spent()
+        kept = (store.get(plan.stages()[0].key).path / "records.jsonl").read_text().splitlines()
+        assert 0 < spent <= 1.0 and 1 <= len(kept) < 4  # stopped part-way, under the cap
+        assert "stopped before crossing the spend cap ($1.00" in log.read_text()
+        # A cap below what was spent is one line; a raised one resumes: every record, nothing asked twice.
+        with pytest.raises(ConfigError, match="below what this run has already spent"):
+            check_caps(small(tmp_path, max_cost_usd=spent / 2, **settings), plan, store)
+        requests_before = server.stats()["requests"]
+        raised = small(tmp_path, max_cost_usd=100.0, **settings)
+        outcomes = run_local(plan, store, console=Console(file=open(os.devnull, "w")), budget=RunBudget(raised, plan, store))
+        assert all(o.status == "done" for o in outcomes.values())
+        for stage in plan.stages():
+            records = (store.get(stage.key).path / "records.jsonl").read_text().splitlines()
+            assert len(records) == 4
+        assert server.stats()["requests"] - requests_before == 8 - len(kept)  # kept records are not asked again

@@ -107,6 +107,12 @@ def generate(
     max_tokens: Annotated[int | None, typer.Option(help="max tokens per response (default: 4096)")] = None,
     concurrency: Annotated[int | None, typer.Option(help="requests in flight (default: generator's)")] = None,
     cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="reuse identical requests")] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost", help="spend cap in US dollars for the output folder (engine.max_cost_usd)"
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="estimate cost and time; send nothing")] = False,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
@@ -115,11 +121,11 @@ def generate(
     """Generate records with a generator model; rerun the same command to resume."""
     from agorabench.generation.answer_task import AnswerTask
     from agorabench.generation.progress import RichProgress, wants_progress
-    from agorabench.generation.runner import run_generate
+    from agorabench.generation.runner import SpendCapReached, run_generate
 
     config = load_config(GenerateConfig, config_file) if config_file else GenerateConfig()
     config = _override(config, "sampling", temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-    config = _override(config, "engine", cache=cache)
+    config = _override(config, "engine", cache=cache, max_cost_usd=max_cost)
     if n is not None:
         config = config.model_copy(update={"n": n})
     if seed is not None:
@@ -148,11 +154,15 @@ def generate(
         _print_plan(gen, plan)
         return
     bar = RichProgress(f"{gen.name}/{task.name}") if wants_progress(progress) else None
-    if bar is not None:
-        with bar:
-            result, _ = run_generate(config, gen, task, out, progress=bar)
-    else:
-        result, _ = run_generate(config, gen, task, out)
+    try:
+        if bar is not None:
+            with bar:
+                result, _ = run_generate(config, gen, task, out, progress=bar)
+        else:
+            result, _ = run_generate(config, gen, task, out)
+    except SpendCapReached as stopped:  # one line, not an error: records so far are kept
+        print(str(stopped), file=sys.stderr)
+        raise typer.Exit(stopped.exit_code) from None
     _print_summary(result)
 
 
@@ -281,6 +291,12 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the plan with estimated cost and time; run nothing")
     ] = False,
+    stages: Annotated[
+        bool, typer.Option("--stages", help="with --dry-run: one row per stage instead of per generator x setting")
+    ] = False,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="with --dry-run: also write the estimate as JSON to this file")
+    ] = None,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="progress bars (default: on a terminal)")
     ] = None,
@@ -303,8 +319,10 @@ def run(
     run_dir = output or Path("runs") / config.name
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # a stage line stays one line in logs
     if dry_run:
-        print_plan(config, run_dir, console)
+        print_plan(config, run_dir, console, stages=stages, json_path=json_out)
         return
+    if stages or json_out is not None:
+        raise AgorabenchError("--stages and --json go with --dry-run")
     outcome = run_benchmark(config, run_dir, progress=wants_progress(progress), console=console)
     out = Console(highlight=False, soft_wrap=True)
     print_leaderboard(outcome.results, out)
@@ -454,6 +472,8 @@ def _print_plan(gen: GeneratorConfig, plan: dict[str, Any]) -> None:
         f"({plan['output_tokens_per_request']} per request, before retries)"
     )
     print(f"  cost:          {cost}")
+    if plan.get("spend_cap_usd") is not None:
+        print(f"  spend cap:     ${plan['spend_cap_usd']:.4f} (${plan.get('spent_usd') or 0.0:.4f} already spent)")
     print(f"  time:          ~{_duration(plan['seconds'])}")
 
 

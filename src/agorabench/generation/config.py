@@ -26,6 +26,12 @@ class EngineConfig(StrictModel):
     expected_output_tokens: int = Field(
         500, ge=1, description="dry-run estimate of tokens per response (capped by max_tokens)"
     )
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="spend cap per output folder, in US dollars: stop before a request could take the folder's "
+        "spend past it (records kept, status 'stopped: spend cap'; a rerun with a higher cap resumes)",
+    )
 
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir is not None:

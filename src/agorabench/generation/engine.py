@@ -1,6 +1,7 @@
 """The generation engine: an asyncio scheduler that turns a task's items into records.
 
-Per item: build the prompt, look the request up in the cache, wait for the rate limiter, call the
+Per item: build the prompt, look the request up in the cache, reserve the request's worst-case price under a
+spend cap (if any), wait for the rate limiter (configured limits and the provider's advertised ones), call the
 backend under a timeout, retry transport failures with exponential backoff and jitter (honouring
 Retry-After) under one budget and rejected outputs with a fresh sample under another, then append the
 record, or a failure with its reason, to disk at once. A fixed pool of workers pulls items from one
@@ -76,6 +77,8 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0  # dollars actually paid by this invocation (cache hits are free)
+    stopped_by_spend_cap: bool = False  # a request would have crossed the spend cap: the rest was not sent
+    rate_limit_waits: int = 0  # requests that waited for a provider's rate-limit window to reset
     transport_errors: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     failure_reasons: Counter[str] = field(default_factory=Counter)
@@ -98,12 +101,59 @@ class RunStats:
             "transport_errors": dict(self.transport_errors),
             "rejections": dict(self.rejections),
             "failure_reasons": dict(self.failure_reasons),
+            "stopped_by_spend_cap": self.stopped_by_spend_cap,
+            "rate_limit_waits": self.rate_limit_waits,
             "wall_time_s": round(time.monotonic() - self.started, 3),
         }
 
 
 class FatalRunError(Exception):
     """The run cannot go on (bad key, unknown model, unreachable endpoint)."""
+
+
+class SpendCap:
+    """Dollars a run may still spend. Each request in flight reserves its worst case (estimated prompt x input
+    price + max_tokens x output price) and settles to its real cost when it returns; a request that does not fit
+    waits for those in flight, and when none is left it is not sent: the cap is reached and no more are."""
+
+    def __init__(self, allowed_usd: float):
+        self.allowed_usd = allowed_usd
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.in_flight = 0
+        self.reached = False
+        self._changed: asyncio.Event | None = None
+
+    async def reserve(self, worst_usd: float) -> bool:
+        """Take `worst_usd` of the budget, waiting for requests in flight if needed; False: the cap is reached."""
+        while not self.reached:
+            if self.spent_usd + self.reserved_usd + worst_usd <= self.allowed_usd:
+                self.reserved_usd += worst_usd
+                self.in_flight += 1
+                return True
+            if self.in_flight == 0:
+                self.reached = True
+                break
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
+        self._signal()
+        return False
+
+    def settle(self, worst_usd: float, actual_usd: float) -> None:
+        self.in_flight -= 1
+        self.reserved_usd = self.reserved_usd - worst_usd if self.in_flight else 0.0
+        self.spent_usd += actual_usd
+        self._signal()
+
+    def _signal(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+
+class _SpendCapReached(Exception):
+    """Internal: the next request would cross the spend cap; the item stays not done."""
 
 
 @dataclass
@@ -131,6 +181,7 @@ class Engine:
         seed: int = 42,
         progress: Progress | None = None,
         stats: RunStats | None = None,
+        spend: SpendCap | None = None,
     ):
         self.backend = backend
         self.task = task
@@ -143,7 +194,14 @@ class Engine:
         self.seed = seed
         self.progress = progress
         self.pricing: Pricing | None = generator.price()
-        self.limiter = RateLimiter(generator.requests_per_minute, generator.tokens_per_minute)
+        # The provider's advertised limits live on the backend (one per generator, shared by its jobs).
+        self.limiter = RateLimiter(
+            generator.requests_per_minute, generator.tokens_per_minute, getattr(backend, "rate_limits", None)
+        )
+        if spend is not None and self.pricing is None:
+            raise ValueError("a spend cap needs the generator's price")
+        self.spend = spend
+        self._prompt_scale = 1.0  # real / estimated prompt tokens, at least 1: what the cap reserves per request
         # Shared with the caller so counts survive an interrupt that unwinds run().
         self.stats = stats if stats is not None else RunStats()
         self._rng = random.Random(seed)  # jitter only; never affects what is generated
@@ -157,6 +215,8 @@ class Engine:
             return self.stats
         queue = iter(items)
         width = min(self.generator.max_concurrency, len(items))
+        provider = self.limiter.provider
+        waits_before = provider.waits if provider is not None else 0  # shared by the jobs of one backend
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(width):
@@ -169,12 +229,20 @@ class Engine:
                 first = first.exceptions[0]
             raise first from None
         finally:
+            if provider is not None:
+                self.stats.rate_limit_waits = provider.waits - waits_before
             self._report()
         return self.stats
 
     async def _worker(self, queue) -> None:
         for item in queue:  # one shared iterator: each item is taken by exactly one worker
-            await self._produce(item)
+            if self.spend is not None and self.spend.reached:
+                return  # the items left are not done; a rerun with a higher cap does them
+            try:
+                await self._produce(item)
+            except _SpendCapReached:
+                self.stats.stopped_by_spend_cap = True
+                return
 
     async def _produce(self, item: WorkItem) -> None:
         tries = _Attempts()
@@ -206,36 +274,47 @@ class Engine:
             tries.calls += 1
             self._count_usage(hit.usage, tries, paid=False)
             return hit, 0.0, True
-        estimate = estimate_tokens(messages) + params.max_tokens
+        prompt_estimate = estimate_tokens(messages)
+        estimate = prompt_estimate + params.max_tokens
         while True:
-            await self.limiter.acquire(estimate)
-            started = time.monotonic()
-            self.stats.requests += 1
-            tries.calls += 1
+            reserved = await self._reserve_spend(prompt_estimate, params.max_tokens)
+            ticket = None
+            paid = 0.0
             try:
-                async with asyncio.timeout(self.generator.timeout_s):
-                    completion = await self.backend.complete(messages, params)
-            except TimeoutError:
-                error: TransientError | None = TransientError("timeout", "request timed out")
-            except TransientError as exc:
-                error = exc
-            except ItemError as exc:
-                self.stats.transport_errors[exc.kind] += 1
-                self._fail(item, exc.kind, str(exc), tries)
-                return None
-            except FatalError as exc:
-                raise FatalRunError(str(exc)) from None
-            else:
-                error = None
-            if error is None:
-                latency = time.monotonic() - started
-                used = completion.usage.prompt_tokens + completion.usage.completion_tokens
-                self.limiter.settle(estimate, used)
-                self._any_success = True
-                self._count_usage(completion.usage, tries, paid=True)
-                if key is not None:
-                    self.cache.put(key, completion)
-                return completion, latency, False
+                ticket = await self.limiter.acquire(estimate, prompt_estimate)
+                started = time.monotonic()
+                self.stats.requests += 1
+                tries.calls += 1
+                try:
+                    async with asyncio.timeout(self.generator.timeout_s):
+                        completion = await self.backend.complete(messages, params)
+                except TimeoutError:
+                    error: TransientError | None = TransientError("timeout", "request timed out")
+                except TransientError as exc:
+                    error = exc
+                except ItemError as exc:
+                    self.stats.transport_errors[exc.kind] += 1
+                    self._fail(item, exc.kind, str(exc), tries)
+                    return None
+                except FatalError as exc:
+                    raise FatalRunError(str(exc)) from None
+                else:
+                    error = None
+                if error is None:
+                    latency = time.monotonic() - started
+                    used = completion.usage.prompt_tokens + completion.usage.completion_tokens
+                    self.limiter.settle(estimate, used)
+                    self._any_success = True
+                    paid = self._count_usage(completion.usage, tries, paid=True)
+                    if prompt_estimate > 0 and completion.usage.prompt_tokens > prompt_estimate * self._prompt_scale:
+                        self._prompt_scale = completion.usage.prompt_tokens / prompt_estimate
+                    if key is not None:
+                        self.cache.put(key, completion)
+                    return completion, latency, False
+            finally:
+                self.limiter.release(ticket)
+                if reserved is not None:
+                    self.spend.settle(reserved, paid)
             self.limiter.settle(estimate, 0)
             tries.transport += 1
             self.stats.transport_errors[error.kind] += 1
@@ -247,6 +326,15 @@ class Engine:
                 return None
             await asyncio.sleep(self._backoff(tries.transport, error.retry_after))
 
+    async def _reserve_spend(self, prompt_estimate: int, max_tokens: int) -> float | None:
+        """Under a spend cap, reserve this request's worst case (None without a cap); raise when it cannot fit."""
+        if self.spend is None:
+            return None
+        worst = self.pricing.worst_case(prompt_estimate * self._prompt_scale, max_tokens)
+        if not await self.spend.reserve(worst):
+            raise _SpendCapReached
+        return worst
+
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         if retry_after is not None:
             self.limiter.pause(retry_after)
@@ -254,7 +342,8 @@ class Engine:
         ceiling = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (failures - 1))
         return ceiling * (0.5 + 0.5 * self._rng.random())  # jitter: spread a burst of retries out
 
-    def _count_usage(self, usage: Usage, tries: _Attempts, paid: bool) -> None:
+    def _count_usage(self, usage: Usage, tries: _Attempts, paid: bool) -> float:
+        """Add a sample's tokens and price to the item (and, if paid, to the run); returns its price."""
         cost = self.pricing.cost(usage) if self.pricing else 0.0
         tries.prompt_tokens += usage.prompt_tokens
         tries.completion_tokens += usage.completion_tokens
@@ -263,6 +352,7 @@ class Engine:
             self.stats.prompt_tokens += usage.prompt_tokens
             self.stats.completion_tokens += usage.completion_tokens
             self.stats.cost_usd += cost
+        return cost
 
     def _succeed(
         self,

@@ -5,6 +5,8 @@ Layout of an output folder:
   failed.jsonl    items that exhausted their retry budgets, with the reason (retried on the next run)
   metadata.json   config, package versions, counts, rejections, failures, tokens, cost, wall time
   run.json        what defines the run; a rerun with a different definition is refused
+  batches.jsonl   batch mode only: the provider batches submitted, their states and what they billed (a rerun
+                  polls the unfinished ones instead of resubmitting; llm/batch/ledger.py)
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agorabench import __version__
-from agorabench.errors import AgorabenchError
+from agorabench.errors import AgorabenchError, ConfigError
 from agorabench.generation.cache import RequestCache
 from agorabench.generation.config import GenerateConfig
-from agorabench.generation.engine import Engine, FatalRunError, RunStats, estimate_tokens, pending_items
+from agorabench.generation.engine import Engine, FatalRunError, RunStats, SpendCap, estimate_tokens, pending_items
 from agorabench.generation.store import JsonlStore
 from agorabench.generation.task import Task
 from agorabench.io import installed_versions, write_json_atomic
@@ -36,6 +38,9 @@ RECORDS = "records.jsonl"
 FAILURES = "failed.jsonl"
 METADATA = "metadata.json"
 RUN_IDENTITY = "run.json"
+
+# The status of a run the spend cap stopped (metadata.json `status`, GenerateResult.status).
+STOPPED_SPEND_CAP = "stopped: spend cap"
 
 _VERSIONED_PACKAGES = ("openai", "anthropic", "aiohttp", "pydantic", "torch", "transformers", "vllm")
 
@@ -88,6 +93,45 @@ def run_identity(task: Task, generator: GeneratorConfig, config: GenerateConfig)
         "sampling": config.sampling.model_dump(mode="json"),
         "seed": config.seed,
     }
+
+
+class SpendCapReached(AgorabenchError):
+    """A generation stopped at its spend cap (or had nothing left to spend): what it wrote is kept, the rest is not
+    done, and a rerun with a higher cap resumes. `result` is the run's result (None when nothing was opened)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, result: GenerateResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+def spend_cap_usd(generator: GeneratorConfig, config: GenerateConfig) -> float | None:
+    """The folder's spend cap: the lower of the generator's and the engine's `max_cost_usd` (None: no cap)."""
+    caps = [cap for cap in (generator.max_cost_usd, config.engine.max_cost_usd) if cap is not None]
+    return min(caps) if caps else None
+
+
+def folder_spend_usd(folder: Path) -> float:
+    """Dollars a folder has already cost: its records' `cost_usd` (rejected samples included), or what earlier runs
+    paid (metadata `spend.paid_usd_total`, which also counts failed and unfinished items) if that is more."""
+    records = sum(row.get("cost_usd") or 0.0 for row in read_jsonl_lenient(folder / RECORDS))
+    try:
+        paid = float(json.loads((folder / METADATA).read_text())["spend"]["paid_usd_total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        paid = 0.0
+    return max(records, paid)
+
+
+def check_spend_price(generator: GeneratorConfig, config: GenerateConfig, budget_usd: float | None) -> None:
+    """A cap cannot be kept without a price: refuse, in one line, before any request."""
+    capped = spend_cap_usd(generator, config) is not None or budget_usd is not None
+    if capped and backend_spec(generator.backend).remote and generator.price() is None:
+        raise ConfigError(
+            f"generator {generator.name!r}: no price is known for model {generator.model!r}, so a spend cap "
+            "cannot be kept; give one in its generator config: pricing: {input_per_mtok: ..., output_per_mtok: ...} "
+            "(US dollars per 1M tokens)"
+        )
 
 
 @dataclass
@@ -165,6 +209,7 @@ def write_metadata(
     failures: JsonlStore,
     status: str,
     started_at: str,
+    spend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_reason: dict[str, int] = {}
     for failure in failures.records:
@@ -192,6 +237,7 @@ def write_metadata(
             "failure_reasons": by_reason,
         },
         "cost_usd_total": round(total_cost, 6),
+        "spend": spend,
         "acceptance_rate": round(accepted / samples, 4) if samples else None,
         "this_run": stats.as_dict(),
     }
@@ -208,14 +254,25 @@ def run_generate(
     dry_run: bool = False,
     progress=None,
     retry_failed: bool = True,
+    budget_usd: float | None = None,
 ) -> tuple[GenerateResult | None, dict[str, Any] | None]:
-    """Run (or, with dry_run, plan) a generation into `output_dir`. Returns (result, plan)."""
+    """Run (or, with dry_run, plan) a generation into `output_dir`. Returns (result, plan).
+
+    `budget_usd`: the most this invocation may spend (e.g. what is left of a whole run's budget), on top of the
+    folder's cap (`max_cost_usd` of the generator or the engine). Stopping at either raises `SpendCapReached`."""
     if dry_run:
         # Planning writes nothing: read what is done without taking the folder.
         done = done_ids(output_dir / RECORDS)
         pending = pending_items(task, done, config.n)
-        return None, estimate_plan(task, config, pending, generator, already_done=len(done))
-    (result,) = run_jobs([GenerationJob(config, generator, task, output_dir, progress)], retry_failed=retry_failed)
+        plan = estimate_plan(task, config, pending, generator, already_done=len(done))
+        plan["spend_cap_usd"] = spend_cap_usd(generator, config)
+        plan["budget_usd"] = budget_usd
+        plan["spent_usd"] = round(folder_spend_usd(output_dir), 6)
+        return None, plan
+    job = GenerationJob(config, generator, task, output_dir, progress, budget_usd=budget_usd)
+    (result,) = run_jobs([job], retry_failed=retry_failed)
+    if result.status == STOPPED_SPEND_CAP:
+        raise SpendCapReached(result.error or STOPPED_SPEND_CAP, result)
     if result.error is not None:
         raise AgorabenchError(result.error)
     return result, None
@@ -230,6 +287,7 @@ class GenerationJob:
     task: Task
     output_dir: Path
     progress: Any = None
+    budget_usd: float | None = None  # the most this invocation may spend (None: only the folder's cap)
 
 
 class _OpenJob:
@@ -254,6 +312,42 @@ class _OpenJob:
         self.stats = RunStats(planned=len(self.pending))
         self.status = "interrupted"
         self.error: str | None = None
+        self.spend_before_usd = folder_spend_usd(job.output_dir)
+        self.spend_cap_usd = spend_cap_usd(job.generator, job.config)
+        self.spend = self._spend_cap()
+
+    def _spend_cap(self) -> SpendCap | None:
+        """What this invocation may spend: the folder's cap less what it already cost, and the caller's budget.
+        In-process models cost nothing and get none."""
+        job = self.job
+        if not backend_spec(job.generator.backend).remote:
+            return None
+        limits = [job.budget_usd] if job.budget_usd is not None else []
+        if self.spend_cap_usd is not None:
+            limits.append(self.spend_cap_usd - self.spend_before_usd)
+        return SpendCap(max(0.0, min(limits))) if limits else None
+
+    def spend_message(self, nothing_run: bool = False) -> str:
+        """The one line a run stopped by its spend cap ends with."""
+        job = self.job
+        spent = self.spend_before_usd + self.stats.cost_usd
+        limits = []
+        if self.spend_cap_usd is not None:
+            limits.append(f"the ${self.spend_cap_usd:.4f} cap (max_cost_usd)")
+        if job.budget_usd is not None:
+            limits.append(f"this run's ${job.budget_usd:.4f} budget")
+        limit = " and ".join(limits)
+        if nothing_run:
+            return (
+                f"{STOPPED_SPEND_CAP}: {job.output_dir} has already cost ${spent:.4f}, which leaves nothing under "
+                f"{limit}; nothing was run (raise max_cost_usd, e.g. --max-cost, to go on)"
+            )
+        left = len(self.pending) - self.stats.succeeded - self.stats.failed
+        return (
+            f"{STOPPED_SPEND_CAP}: the next request could cross {limit}; {len(self.records.ids)} records in "
+            f"{job.output_dir} (${spent:.4f} spent), {left} not done; raise max_cost_usd (e.g. --max-cost) and "
+            "rerun to resume"
+        )
 
     def engine(self, backend) -> Engine:
         job = self.job
@@ -269,15 +363,22 @@ class _OpenJob:
             seed=job.config.seed,
             progress=job.progress,
             stats=self.stats,
+            spend=self.spend,
         )
 
     def finish(self) -> GenerateResult:
         job = self.job
         self.records.sync()
         self.failures.sync()
+        spend = {
+            "cap_usd": self.spend_cap_usd,
+            "budget_usd": job.budget_usd,
+            "spent_before_usd": round(self.spend_before_usd, 6),
+            "paid_usd_total": round(self.spend_before_usd + self.stats.cost_usd, 6),
+        }
         write_metadata(
             job.output_dir, job.config, job.generator, job.task, self.stats, self.records, self.failures,
-            self.status, self.started_at,
+            self.status, self.started_at, spend=spend,
         )
         total_cost = sum(r.get("cost_usd") or 0.0 for r in self.records.records)
         return GenerateResult(
@@ -295,10 +396,14 @@ class _OpenJob:
 
 def run_jobs(jobs: list[GenerationJob], retry_failed: bool = True) -> list[GenerateResult]:
     """Run several generations concurrently in one event loop; jobs with the same generator share one
-    backend (one connection pool, one batch queue for a local model). A job that fails (bad key,
+    backend (one connection pool, one batch queue for a local model), except in batch mode, where each job's
+    backend keeps its ledger of provider batches in the job's folder. A job that fails (bad key,
     unreachable endpoint) is reported in its result and does not stop the others."""
-    for job in jobs:
-        job.generator.api_key()  # a missing key is reported before any folder or request is made
+    for job in jobs:  # reported in one line before any folder or request is made:
+        if job.generator.needs_endpoint():
+            raise ConfigError(job.generator.endpoint_message())  # a self-hosted model with no URL of the user's
+        job.generator.api_key()  # a missing key
+        check_spend_price(job.generator, job.config, job.budget_usd)  # a cap on a model of unknown price
     opened: list[_OpenJob] = []
     try:
         for job in jobs:
@@ -315,20 +420,27 @@ def run_jobs(jobs: list[GenerationJob], retry_failed: bool = True) -> list[Gener
             job.close()
 
 
+def _backend_key(job: _OpenJob) -> tuple[str, Path | None]:
+    """Jobs with equal keys share one backend: online, every job of a generator; in batch mode each job has its
+    own, whose ledger of submitted batches lives in that job's output folder (so a rerun resumes them)."""
+    generator = job.job.generator
+    return generator.model_dump_json(), job.job.output_dir if generator.mode == "batch" else None
+
+
 async def _run_all(jobs: list[_OpenJob]) -> None:
-    backends: dict[str, Any] = {}
+    backends: dict[tuple[str, Path | None], Any] = {}
     try:
         for job in jobs:
-            key = job.job.generator.model_dump_json()
+            key = _backend_key(job)
             if key not in backends:
                 try:
                     await check_reachable(job.job.generator)
                     # Built inside the event loop: SDK clients bind their connection pools to it.
-                    backends[key] = create_backend(job.job.generator)
+                    backends[key] = create_backend(job.job.generator, state_dir=key[1])
                 except (AgorabenchError, FatalError) as exc:
                     backends[key] = exc
         outcomes = await asyncio.gather(
-            *(_run_one(job, backends[job.job.generator.model_dump_json()]) for job in jobs), return_exceptions=True
+            *(_run_one(job, backends[_backend_key(job)]) for job in jobs), return_exceptions=True
         )
         for outcome in outcomes:  # programming errors must not pass silently
             if isinstance(outcome, BaseException) and not isinstance(outcome, (AgorabenchError, FatalRunError)):
@@ -343,8 +455,14 @@ async def _run_one(job: _OpenJob, backend) -> None:
     try:
         if isinstance(backend, Exception):
             raise backend
+        if job.pending and job.spend is not None and job.spend.allowed_usd <= 0:
+            job.status, job.error = STOPPED_SPEND_CAP, job.spend_message(nothing_run=True)
+            return
         if job.pending:
             await job.engine(backend).run(job.pending)
+        if job.stats.stopped_by_spend_cap:
+            job.status, job.error = STOPPED_SPEND_CAP, job.spend_message()
+            return
         job.status = "complete" if not job.failures.records else "complete_with_failures"
     except (AgorabenchError, FatalError, FatalRunError) as exc:
         job.status, job.error = "failed", str(exc)

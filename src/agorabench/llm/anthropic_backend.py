@@ -15,6 +15,7 @@ from agorabench.llm.base import (
 )
 from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.http import HttpBackend
+from agorabench.llm.rate_limit import ANTHROPIC_RATE_LIMIT_HEADERS
 
 
 def _import_anthropic():
@@ -29,30 +30,36 @@ def _import_anthropic():
 
 class AnthropicBackend(HttpBackend):
     rate_limited_statuses = (429, 529)  # 529: Anthropic's "overloaded"
+    rate_limit_headers = ANTHROPIC_RATE_LIMIT_HEADERS  # anthropic-ratelimit-{requests,tokens,...}-{limit,...}
 
     def __init__(self, config: GeneratorConfig):
         anthropic = _import_anthropic()
         super().__init__(config, anthropic, anthropic.AsyncAnthropic)
 
     async def complete(self, messages: list[Message], params: SamplingParams) -> Completion:
-        # Anthropic takes the system prompt apart from the turns.
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
-        turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
-        request: dict = {
-            "model": self.model,
-            "messages": turns,
-            "max_tokens": params.max_tokens,
-            # Recent SDKs dropped these from `messages.create` (newer models fix them), but the API takes
-            # them for the models AgoraBench studies. Anthropic's temperature range is [0, 1].
-            "temperature": min(params.temperature, 1.0),
-            "top_p": params.top_p,
-        }
-        if system:
-            request["system"] = system
-        if params.stop:
-            request["stop_sequences"] = list(params.stop)
-        body, where = await self.post("/v1/messages", request)
+        body, where = await self.post("/v1/messages", request_body(self.model, messages, params))
         return parse_message(body, where, self.model)
+
+
+def request_body(model: str, messages: list[Message], params: SamplingParams) -> dict:
+    """The Messages API request body, online and as a Message Batch request's `params` alike."""
+    # Anthropic takes the system prompt apart from the turns.
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+    request: dict = {
+        "model": model,
+        "messages": turns,
+        "max_tokens": params.max_tokens,
+        # Recent SDKs dropped these from `messages.create` (newer models fix them), but the API takes
+        # them for the models AgoraBench studies. Anthropic's temperature range is [0, 1].
+        "temperature": min(params.temperature, 1.0),
+        "top_p": params.top_p,
+    }
+    if system:
+        request["system"] = system
+    if params.stop:
+        request["stop_sequences"] = list(params.stop)
+    return request
 
 
 def parse_message(body: bytes, where: str, model: str) -> Completion:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -33,9 +34,22 @@ class GeneratorConfig(StrictModel):
         description="endpoints; several spread the load (openai: up to /v1, anthropic: host root)",
     )
     api_key_env: str | None = Field(
-        None, description="NAME of the environment variable holding the key (never the key itself)"
+        None,
+        description="NAME of the environment variable holding the key (never the key itself); unset: the "
+        "backend's provider variable (OPENAI_API_KEY, ANTHROPIC_API_KEY), sent whenever it is set",
     )
-    pricing: Pricing | None = Field(None, description="override of the default price table")
+    self_hosted: bool = Field(
+        False,
+        description="served by an endpoint of yours (vLLM, SGLang, ...): base_urls must be given; the backend's "
+        "default (the provider's) URL is never used",
+    )
+    pricing: Pricing | None = Field(None, description="override of the default price table (llm/prices.yaml)")
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="spend cap per output folder, in US dollars: no request is sent that could take the folder's "
+        "records past it (the engine's max_cost_usd, if also set, caps too)",
+    )
     max_concurrency: int = Field(64, ge=1, description="requests in flight at once")
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
@@ -82,7 +96,7 @@ class GeneratorConfig(StrictModel):
         if self.mode == "batch" and not spec.supports_batch:
             batched = ", ".join(name for name, s in BACKENDS.items() if s.supports_batch) or "none yet"
             raise ValueError(f"backend {self.backend!r} has no batch mode (backends with one: {batched})")
-        if spec.remote and not self.base_urls and spec.default_base_url:
+        if spec.remote and not self.base_urls and spec.default_base_url and not self.self_hosted:
             self.base_urls = [spec.default_base_url]
         if self.mode == "batch":
             # A batch request is answered within the provider's 24 h window, and the more requests wait in
@@ -102,23 +116,60 @@ class GeneratorConfig(StrictModel):
             return listed.for_batch()
         return listed
 
+    def key_variable(self) -> str | None:
+        """The environment variable the key is read from: `api_key_env`, else the backend's provider variable
+        (its `BackendSpec.key_env`); None for backends without keys."""
+        return self.api_key_env or backend_spec(self.backend).key_env
+
+    def provider_host(self) -> str | None:
+        """The host of the backend's own endpoint (its `default_base_url`) when a base URL points there."""
+        default = backend_spec(self.backend).default_base_url
+        host = urlsplit(default).hostname if default else None
+        if host and any(urlsplit(url).hostname == host for url in self.base_urls):
+            return host
+        return None
+
     def api_key(self) -> str | None:
-        """The key from the environment; a clear error when the variable is named but unset."""
-        if self.api_key_env is None:
+        """The key from the environment, never logged or stored. `api_key_env` named: it must be set. Otherwise the
+        backend's provider variable is sent whenever it is set; unset, it is an error only against the provider's
+        own endpoint (a keyless server, vLLM or llama.cpp, gets the SDK placeholder)."""
+        if self.api_key_env is not None:
+            value = os.environ.get(self.api_key_env)
+            if not value:
+                raise ConfigError(
+                    f"generator {self.name!r} needs an API key in the environment variable "
+                    f"{self.api_key_env}, which is not set"
+                )
+            return value
+        variable = backend_spec(self.backend).key_env
+        if variable is None:
             return None
-        value = os.environ.get(self.api_key_env)
-        if not value:
+        value = os.environ.get(variable)
+        if value:
+            return value
+        host = self.provider_host()
+        if host is not None:
             raise ConfigError(
-                f"generator {self.name!r} needs an API key in the environment variable "
-                f"{self.api_key_env}, which is not set"
+                f"generator {self.name!r} calls {host}, which needs an API key in the environment variable "
+                f"{variable}, which is not set"
             )
-        return value
+        return None
+
+    def needs_endpoint(self) -> bool:
+        """A self-hosted model with no endpoint given: it cannot run until the user sets `base_urls`."""
+        return self.self_hosted and not self.base_urls and backend_spec(self.backend).remote
+
+    def endpoint_message(self) -> str:
+        """The one line that says which endpoint to give (for `needs_endpoint()`)."""
+        api = (backend_spec(self.backend).description or self.backend).split(" (")[0]
+        return (
+            f"generator {self.name!r} needs base_urls: the {api} endpoint serving {self.model} (vLLM, SGLang, ...); "
+            "give --base-url URL or base_urls: [URL] in a generator file"
+        )
 
 
 
 # --- presets ---------------------------------------------------------------------------------------
-
-_VLLM_LOCAL = ["http://127.0.0.1:8000/v1"]
 
 GENERATOR_PRESETS: dict[str, dict[str, Any]] = {
     EMBEDDED_MODEL: dict(backend="local", model=EMBEDDED_MODEL, max_concurrency=32),
@@ -130,16 +181,11 @@ GENERATOR_PRESETS: dict[str, dict[str, Any]] = {
         api_key_env="ANTHROPIC_API_KEY",
         base_urls=["https://api.anthropic.com"],
     ),
-    # Open-weight generators: served by vLLM (or any OpenAI-compatible server) at base_urls.
-    "llama-3.1-405b-instruct": dict(
-        backend="openai", model="meta-llama/Llama-3.1-405B-Instruct", base_urls=_VLLM_LOCAL
-    ),
-    "llama-3.1-70b-instruct": dict(
-        backend="openai", model="meta-llama/Llama-3.1-70B-Instruct", base_urls=_VLLM_LOCAL
-    ),
-    "llama-3.1-8b-instruct": dict(
-        backend="openai", model="meta-llama/Llama-3.1-8B-Instruct", base_urls=_VLLM_LOCAL
-    ),
+    # Open-weight generators: served by an OpenAI-compatible server of the user's (vLLM, SGLang, ...), whose URL
+    # they give (`--base-url`, `base_urls:`); until then `needs_endpoint()` is true and a real run is refused.
+    "llama-3.1-405b-instruct": dict(backend="openai", model="meta-llama/Llama-3.1-405B-Instruct", self_hosted=True),
+    "llama-3.1-70b-instruct": dict(backend="openai", model="meta-llama/Llama-3.1-70B-Instruct", self_hosted=True),
+    "llama-3.1-8b-instruct": dict(backend="openai", model="meta-llama/Llama-3.1-8B-Instruct", self_hosted=True),
 }
 
 
@@ -159,10 +205,8 @@ def resolve_generator(spec: GeneratorConfig | str, source: str = "--generator") 
         return parse_model(GeneratorConfig, data, str(path))
     backend, sep, model = spec.partition(":")
     if sep and backend in BACKENDS and model:
-        extra: dict[str, Any] = {}
-        if BACKENDS[backend].key_required:
-            extra["api_key_env"] = BACKENDS[backend].key_env
-        return GeneratorConfig(name=model.split("/")[-1], backend=backend, model=model, **extra)
+        # No api_key_env: the backend's provider variable is sent when set, and required only by its own endpoint.
+        return GeneratorConfig(name=model.split("/")[-1], backend=backend, model=model)
     choices = ", ".join(GENERATOR_PRESETS)
     raise ConfigError(
         f"{source}: unknown generator {spec!r}; use a preset ({choices}), a .yaml file, "

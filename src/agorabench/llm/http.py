@@ -2,9 +2,10 @@
 built through the SDK's own auth/timeouts/errors, and one mapping of failures to the engine's error kinds.
 
 The `openai` and `anthropic` SDKs are generated from one template: both have `AsyncX(api_key, base_url,
-max_retries, timeout, http_client)`, a low-level `post(path, body=, cast_to=bytes)` and the same exception
-classes (`APIStatusError`, `APITimeoutError`, `APIConnectionError`). A backend for another such SDK
-subclasses `HttpBackend` and writes only its request body and its response parser.
+max_retries, timeout, http_client)`, a low-level `post(path, body=, cast_to=...)`, the raw response type
+`AsyncAPIResponse` and the same exception classes (`APIStatusError`, `APITimeoutError`, `APIConnectionError`).
+A backend for another such SDK subclasses `HttpBackend` and writes only its request body, its response parser
+and, if its provider has its own, the names of its rate-limit headers.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from agorabench.errors import ConfigError
 from agorabench.llm.base import Backend, FatalError, ItemError, TransientError
 from agorabench.llm.config import GeneratorConfig
+from agorabench.llm.rate_limit import OPENAI_RATE_LIMIT_HEADERS, ProviderLimits
 from agorabench.llm.registry import backend_spec
 
 # Servers such as vLLM ignore the key but the SDKs insist on one.
@@ -81,15 +84,25 @@ def transport_error(exc: BaseException, where: str) -> TransientError:
 
 
 class HttpBackend(Backend):
-    """A backend over one SDK's async client per base URL. Subclasses set `client_class` (the SDK's AsyncX)
-    and `rate_limited_statuses`, and call `self.post(path, body)`."""
+    """A backend over one SDK's async client per base URL. Subclasses pass the SDK and its AsyncX client class,
+    may set `rate_limited_statuses` and `rate_limit_headers`, and call `self.post(path, body)`.
+
+    `rate_limits` holds what the provider's rate-limit headers last said (`ProviderLimits`, read on every
+    response, errors included); the engine paces every request of this backend by it."""
 
     rate_limited_statuses: tuple[int, ...] = (429,)
+    rate_limit_headers: dict[str, tuple[str, str, str]] = OPENAI_RATE_LIMIT_HEADERS
 
     def __init__(self, config: GeneratorConfig, sdk: ModuleType, client_class: Callable[..., Any]):
+        if config.needs_endpoint():
+            raise ConfigError(config.endpoint_message())
         self.config = config
         self.model = config.model
         self._sdk = sdk
+        self.rate_limits = ProviderLimits(self.rate_limit_headers)
+        # `AsyncAPIResponse[bytes]` as cast_to makes `post` return the SDK's raw response (status, headers, the
+        # body read) without parsing it: as cheap as `cast_to=bytes`, which drops the headers.
+        self._raw = sdk.AsyncAPIResponse[bytes]
         api_key = config.api_key() or PLACEHOLDER_KEY
         self._urls = config.base_urls or [backend_spec(config.backend).default_base_url or ""]
         aiohttp_client = getattr(sdk, "DefaultAioHttpClient", None)
@@ -117,14 +130,18 @@ class HttpBackend(Backend):
 
         The SDK's documented low-level `post` gives its auth, base URL, timeouts and error types with a
         body we built and parse: the typed `create` methods spend most of the client CPU per request
-        type-walking the params and building pydantic objects (benchmarks/engine_throughput.py)."""
+        type-walking the params and building pydantic objects (benchmarks/engine_throughput.py). The raw
+        response keeps the headers, whose rate limits go to `self.rate_limits`."""
         sdk = self._sdk
         index = self._pick()
         where = self._urls[index]
         self._in_flight[index] += 1
         try:
-            raw = await self._clients[index].post(path, body=body, cast_to=bytes)
+            response = await self._clients[index].post(path, body=body, cast_to=self._raw)
+            self.rate_limits.observe(response.headers)
+            raw = response.http_response.content
         except sdk.APIStatusError as exc:
+            self.rate_limits.observe(exc.response.headers)
             raise classify_status(
                 exc.status_code, exc.response.headers, where, error_detail(exc.body), self.rate_limited_statuses
             ) from None

@@ -23,21 +23,27 @@ class OpenAIBackend(HttpBackend):
         super().__init__(config, openai, openai.AsyncOpenAI)
 
     async def complete(self, messages: list[Message], params: SamplingParams) -> Completion:
-        request: dict = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-        }
-        if params.stop:
-            request["stop"] = list(params.stop)
-        if params.seed is not None:
-            request["seed"] = params.seed
-        if params.repetition_penalty != 1.0:
-            request["repetition_penalty"] = params.repetition_penalty  # vLLM/SGLang extension
-        body, where = await self.post("/chat/completions", request)
+        body, where = await self.post("/chat/completions", request_body(self.model, messages, params))
         return parse_chat_completion(body, where, self.model)
+
+
+def request_body(model: str, messages: list[Message], params: SamplingParams) -> dict:
+    """The chat-completions request body, online and in a batch's input file alike (so an OpenAI-compatible
+    server gets identical requests either way)."""
+    request: dict = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
+    if params.stop:
+        request["stop"] = list(params.stop)
+    if params.seed is not None:
+        request["seed"] = params.seed
+    if params.repetition_penalty != 1.0:
+        request["repetition_penalty"] = params.repetition_penalty  # vLLM/SGLang extension
+    return request
 
 
 def parse_chat_completion(body: bytes, where: str, model: str) -> Completion:

@@ -1,14 +1,22 @@
 """API prices per 1M input / output tokens, and the cost of a request.
 
-Defaults are the prices the AgoraBench paper used; a generator config's `pricing` overrides them.
-Open-weight Llama prices are those of a typical hosted provider, as in the paper.
+The defaults are data: `prices.yaml` next to this module (each price with the page it was read from and the date),
+loaded into `DEFAULT_PRICES` by model id and alias; a generator config's `pricing` overrides them. A model not
+there has an unknown price. Open-weight Llama prices are those of a typical hosted provider, as in the paper.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import datetime
+from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from agorabench.errors import ConfigError
+from agorabench.io import StrictModel, parse_model, read_yaml
 from agorabench.llm.base import Usage
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
 
 class Pricing(BaseModel):
@@ -22,6 +30,10 @@ class Pricing(BaseModel):
     def cost(self, usage: Usage) -> float:
         return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
 
+    def worst_case(self, prompt_tokens: float, max_tokens: float) -> float:
+        """The most a request can cost: its prompt and `max_tokens` of output (what a spend cap reserves)."""
+        return (prompt_tokens * self.input_per_mtok + max_tokens * self.output_per_mtok) / 1e6
+
     def for_batch(self) -> Pricing:
         """The price through the provider's Batch API."""
         return Pricing(
@@ -31,15 +43,36 @@ class Pricing(BaseModel):
         )
 
 
-DEFAULT_PRICES: dict[str, Pricing] = {
-    "gpt-4o": Pricing(input_per_mtok=2.50, output_per_mtok=10.00),
-    "gpt-4o-2024-08-06": Pricing(input_per_mtok=2.50, output_per_mtok=10.00),
-    "gpt-4o-mini": Pricing(input_per_mtok=0.15, output_per_mtok=0.60),
-    "gpt-4o-mini-2024-07-18": Pricing(input_per_mtok=0.15, output_per_mtok=0.60),
-    "claude-3-5-sonnet-20240620": Pricing(input_per_mtok=3.00, output_per_mtok=15.00),
-    "claude-3-5-sonnet-20241022": Pricing(input_per_mtok=3.00, output_per_mtok=15.00),
-    "meta-llama/Llama-3.1-405B-Instruct": Pricing(input_per_mtok=1.79, output_per_mtok=1.79),
-    "meta-llama/Llama-3.1-70B-Instruct": Pricing(input_per_mtok=0.35, output_per_mtok=0.40),
-    "meta-llama/Llama-3.1-8B-Instruct": Pricing(input_per_mtok=0.055, output_per_mtok=0.055),
-}
+class PriceEntry(StrictModel):
+    """One model's list price in prices.yaml, with where and when it was read."""
 
+    input_per_mtok: float = Field(ge=0.0)
+    output_per_mtok: float = Field(ge=0.0)
+    aliases: list[str] = Field(default_factory=list, description="other ids billed the same (dated snapshots)")
+    checked: datetime.date = Field(description="when the price was read from `source`")
+    source: str = Field(description="the page the price was read from")
+    note: str | None = None
+
+    def pricing(self) -> Pricing:
+        return Pricing(input_per_mtok=self.input_per_mtok, output_per_mtok=self.output_per_mtok)
+
+
+class PriceTable(RootModel[dict[str, PriceEntry]]):
+    """prices.yaml: model id -> entry."""
+
+
+def load_prices(path: Path = PRICES_FILE) -> tuple[dict[str, Pricing], dict[str, PriceEntry]]:
+    """(price by model id and alias, entry by the same ids) from a prices file; a bad file is one line."""
+    table = parse_model(PriceTable, read_yaml(path), str(path)).root
+    prices: dict[str, Pricing] = {}
+    entries: dict[str, PriceEntry] = {}
+    for model, entry in table.items():
+        for name in (model, *entry.aliases):
+            if name in prices:
+                raise ConfigError(f"{path}: {name!r} is priced twice")
+            prices[name] = entry.pricing()
+            entries[name] = entry
+    return prices, entries
+
+
+DEFAULT_PRICES, PRICE_ENTRIES = load_prices()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from agorabench.errors import ConfigError
 
@@ -32,9 +33,11 @@ class BackendSpec:
     factory: str | Callable[[GeneratorConfig], Backend]  # "module:Class" (lazy) or a callable
     remote: bool  # True: requests go to an HTTP endpoint (base_urls); False: the model runs in this process
     default_base_url: str | None = None  # used when a remote generator names no base_urls
-    key_env: str | None = None  # the environment variable its provider's key is usually in
-    key_required: bool = False  # the backend's shorthand (`name:model`) asks for `key_env`
-    supports_batch: bool = False  # a provider Batch API (half price, 24 h)
+    key_env: str | None = None  # the environment variable its provider's key is in (sent whenever it is set)
+    supports_batch: bool = False  # a provider Batch API (half price, 24 h): `mode: batch` builds `batch_factory`
+    # "module:Class" (lazy) or a callable taking (config, state_dir): the `mode: batch` backend, which keeps its
+    # ledger of submitted batches in state_dir (the job's output folder) so that a rerun resumes them
+    batch_factory: str | Callable[[GeneratorConfig, Path], Backend] | None = None
     supports_structured_output: bool = False  # JSON-schema-constrained outputs
     uses_gpu: Literal["never", "optional", "required"] = "never"  # what a scheduler should give its stages
     description: str = ""
@@ -48,12 +51,22 @@ class BackendSpec:
         """Its stages run a model on this machine (a scheduler gives them a GPU where there is one)."""
         return self.uses_gpu != "never"
 
-    def create(self, config: GeneratorConfig) -> Backend:
-        factory = self.factory
-        if isinstance(factory, str):
-            module_name, _, attr = factory.partition(":")
-            factory = getattr(importlib.import_module(module_name), attr)
-        return factory(config)
+    def create(self, config: GeneratorConfig, state_dir: Path | None = None) -> Backend:
+        """The backend for `config`; in batch mode the batch backend, keeping its ledger in `state_dir`."""
+        if config.mode == "batch":
+            if self.batch_factory is None:
+                raise ConfigError(f"backend {self.name!r} has no batch mode")
+            if state_dir is None:
+                raise ConfigError(f"generator {config.name!r}: batch mode needs an output folder for its ledger")
+            return _load(self.batch_factory)(config, state_dir)
+        return _load(self.factory)(config)
+
+
+def _load(factory: str | Callable[..., Any]) -> Callable[..., Any]:
+    if isinstance(factory, str):
+        module_name, _, attr = factory.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+    return factory
 
 
 BACKENDS: dict[str, BackendSpec] = {}
@@ -72,21 +85,24 @@ def backend_spec(name: str) -> BackendSpec:
         raise ConfigError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})") from None
 
 
-def create_backend(config: GeneratorConfig) -> Backend:
-    return backend_spec(config.backend).create(config)
+def create_backend(config: GeneratorConfig, state_dir: Path | None = None) -> Backend:
+    """The generator's backend; `state_dir` (the output folder) is where a batch-mode backend keeps its ledger."""
+    return backend_spec(config.backend).create(config, state_dir)
 
 
 # --- the built-in backends: one line each ----------------------------------------------------------------
 
-# Batch APIs and structured outputs are not wired yet (issues 12 and 14): the flags say what works today.
+# Structured outputs are not wired yet (issue 14): the flags say what works today.
 register_backend(BackendSpec(
     "openai", "agorabench.llm.openai_backend:OpenAIBackend", remote=True,
     default_base_url="https://api.openai.com/v1", key_env="OPENAI_API_KEY",
+    supports_batch=True, batch_factory="agorabench.llm.batch.openai_batch:OpenAIBatchBackend",
     description="OpenAI-compatible chat completions (OpenAI, vLLM and llama.cpp servers, SGLang)",
 ))
 register_backend(BackendSpec(
     "anthropic", "agorabench.llm.anthropic_backend:AnthropicBackend", remote=True,
-    default_base_url="https://api.anthropic.com", key_env="ANTHROPIC_API_KEY", key_required=True,
+    default_base_url="https://api.anthropic.com", key_env="ANTHROPIC_API_KEY",
+    supports_batch=True, batch_factory="agorabench.llm.batch.anthropic_batch:AnthropicBatchBackend",
     description="Anthropic Messages API",
 ))
 register_backend(BackendSpec(

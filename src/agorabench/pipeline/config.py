@@ -156,6 +156,9 @@ class RunConfig(StrictModel):
     intrinsic: IntrinsicConfig | None = Field(
         None, description="intrinsic metrics of each dataset (IntrinsicConfig; base defaults to the student's)"
     )
+    max_cost_usd: float | None = Field(
+        None, gt=0, description="spend cap of the whole run's generation in US dollars (generators: their own)"
+    )
     executor: Literal["local", "ray"] = "local"
     ray: RayOptions = Field(default_factory=RayOptions)
 

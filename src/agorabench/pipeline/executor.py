@@ -14,11 +14,13 @@ from typing import Literal
 from rich.console import Console
 
 from agorabench.errors import AgorabenchError
+from agorabench.pipeline.budget import RunBudget
 from agorabench.pipeline.plan import Plan
 from agorabench.pipeline.stages import Stage, execute
 from agorabench.pipeline.store import ArtifactStore
 
 Status = Literal["cached", "done", "failed", "blocked"]
+SPEND_CAP_PREFIX = "stopped at the spend cap"  # how a generation stage that hit its cap reports it
 
 
 @dataclass
@@ -51,11 +53,15 @@ def blocked_by(stage: Stage, outcomes: dict[str, Outcome]) -> str | None:
 
 
 def run_local(
-    plan: Plan, store: ArtifactStore, progress: bool = False, console: Console | None = None
+    plan: Plan, store: ArtifactStore, progress: bool = False, console: Console | None = None,
+    budget: RunBudget | None = None,
 ) -> dict[str, Outcome]:
+    """Run the plan's stages in order. `budget`: the run's spend caps, checked before each generation stage;
+    once one is used up, no further generation stage starts (they are left for a rerun with a higher cap)."""
     console = console or Console(stderr=True)
     outcomes: dict[str, Outcome] = {}
     stages = plan.stages()
+    capped = False
     for index, stage in enumerate(stages, 1):
         prefix = f"[{index}/{len(stages)}] {stage.kind} {stage.label}"
         if store.is_done(stage.key):
@@ -67,6 +73,15 @@ def run_local(
             outcomes[stage.key] = Outcome("blocked", reason)
             console.print(f"{prefix}: skipped, {reason}", style="yellow", highlight=False)
             continue
+        if budget is not None and budget.active and stage.kind == "generate":
+            left = budget.remaining(stage)
+            # Once a stage stopped at a cap, what is left cannot buy a request either: start no more.
+            if capped or (left is not None and left <= 0):
+                capped = True
+                outcomes[stage.key] = Outcome("blocked", "not started: the spend cap is reached")
+                console.print(f"{prefix}: not started, the spend cap is reached", style="yellow", highlight=False)
+                continue
+            stage.runtime["budget_usd"] = left
         console.print(f"{prefix} ...", highlight=False)
         outcomes[stage.key] = run_stage(stage, store, progress)
         outcome = outcomes[stage.key]
@@ -74,6 +89,9 @@ def run_local(
             console.print(f"{prefix}: failed: {outcome.error}", style="red", highlight=False)
         else:
             console.print(f"{prefix}: done in {outcome.seconds:.0f} s", style="green", highlight=False)
+        capped |= outcome.status == "failed" and (outcome.error or "").startswith(SPEND_CAP_PREFIX)
+    if capped and budget is not None:
+        console.print(budget.stop_reason(), style="bold yellow", highlight=False)
     return outcomes
 
 

@@ -139,9 +139,9 @@ def _key_env(spec: Any) -> str | None:
 
     try:
         if isinstance(spec, dict):
-            return GeneratorConfig.model_validate(spec).api_key_env
+            return GeneratorConfig.model_validate(spec).key_variable()
         if isinstance(spec, str):
-            return resolve_generator(spec).api_key_env
+            return resolve_generator(spec).key_variable()
     except (AgorabenchError, ValueError):
         pass  # not a generator: nothing to forward (a bad one is reported by the stage itself)
     return None

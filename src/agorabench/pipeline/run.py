@@ -16,8 +16,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from agorabench.errors import ConfigError
 from agorabench.llm.registry import backend_spec
 from agorabench.pipeline.assemble import assemble, write_results
+from agorabench.pipeline.budget import RunBudget, check_caps
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.executor import Outcome, run_local
 from agorabench.pipeline.plan import Plan, build_plan
@@ -44,13 +46,18 @@ def run_benchmark(config: RunConfig, run_dir: Path, *, progress: bool = False, c
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     store = ArtifactStore(run_dir / "store")
+    check_caps(config, plan, store)
+    budget = RunBudget(config, plan, store)
+    if config.executor == "ray" and budget.active:
+        # Ray runs generation stages at once: a cap checked when each starts could be crossed by the others.
+        raise ConfigError("max_cost_usd is kept by the local executor only: use executor: local with a spend cap")
     if config.executor == "ray":
         from agorabench.pipeline.ray_executor import run_ray
 
         outcomes = run_ray(plan, store, console=console, address=config.ray.address,
                            max_parallel=config.ray.max_parallel)
     else:
-        outcomes = run_local(plan, store, progress=progress, console=console)
+        outcomes = run_local(plan, store, progress=progress, console=console, budget=budget)
     results = assemble(plan, store, outcomes, seed=config.seed)
     write_results(results, run_dir)
     report_path = None

@@ -92,16 +92,20 @@ def generation_configs(params: dict[str, Any], folder: Path | None = None):
 
 def _generate(params: dict[str, Any], folder: Path, needs: dict[str, Path], progress: bool) -> None:
     from agorabench.generation.progress import RichProgress
-    from agorabench.generation.runner import run_generate
+    from agorabench.generation.runner import SpendCapReached, run_generate
     from agorabench.generation.settings.registry import build_setting
 
     generator, setting, config = generation_configs(params, folder)
     task = build_setting(setting, config.n, config.seed)
-    if progress:
-        with RichProgress(f"generate {generator.name} {params['method']}/{params['domain']}") as bar:
-            result, _ = run_generate(config, generator, task, folder, progress=bar)
-    else:
-        result, _ = run_generate(config, generator, task, folder)
+    budget = params.get("budget_usd")  # what is left of the run's spend caps (pipeline/budget.py)
+    try:
+        if progress:
+            with RichProgress(f"generate {generator.name} {params['method']}/{params['domain']}") as bar:
+                result, _ = run_generate(config, generator, task, folder, progress=bar, budget_usd=budget)
+        else:
+            result, _ = run_generate(config, generator, task, folder, budget_usd=budget)
+    except SpendCapReached as stopped:
+        raise StageError(f"stopped at the spend cap: {stopped}") from None
     if result.records_total == 0:
         metadata = json.loads((folder / "metadata.json").read_text())
         reasons = metadata.get("counts", {}).get("failure_reasons", {})

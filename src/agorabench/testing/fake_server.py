@@ -15,6 +15,11 @@ What each completion says comes from a `responder(body) -> str` (the parsed requ
 `echo_responder` by default, or `canned_responder(...)` for fixed answers. Failures are injected at
 random, per request, with the probabilities in `Faults` (seeded, so a run is reproducible).
 
+`RateLimits` makes it behave like a provider with a quota: every completion answer carries the provider's
+rate-limit headers (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`), counting down within a
+fixed window, and a request past the quota gets a 429 (counted in `/stats` as `rate_limited`). With `api_key`
+set, a request without that key gets a 401 (`unauthorized`); the keys presented are counted either way (`keys`).
+
 Two ways to run it:
 
 * in-process, for pytest::
@@ -49,6 +54,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -57,6 +63,7 @@ __all__ = [
     "FAULT_KINDS",
     "FakeServer",
     "Faults",
+    "RateLimits",
     "Responder",
     "canned_responder",
     "echo_responder",
@@ -124,6 +131,88 @@ class Faults:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """A provider's quota, advertised in its rate-limit headers and enforced with 429s.
+
+    One fixed window of `window_s` seconds at a time, starting with the first request after the last one ended,
+    allows `requests` requests and `tokens` tokens (a request's prompt words plus its max_tokens, as providers
+    count it when the request arrives); None: that dimension is unlimited and not advertised.
+    """
+
+    requests: int | None = None
+    tokens: int | None = None
+    window_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0:
+            raise ValueError("window_s must be positive")
+
+
+def _go_duration(seconds: float) -> str:
+    """OpenAI's reset format: "20ms", "1.5s", "6m0s", "1h2m3s" (rounded up to the millisecond)."""
+    ms = math.ceil(seconds * 1000)
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def _rfc3339_in(seconds: float) -> str:
+    """Anthropic's reset format: the time the window refills, in UTC, to the millisecond (rounded up)."""
+    when = datetime.now(UTC) + timedelta(milliseconds=math.ceil(seconds * 1000))
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Quota:
+    """The state of `RateLimits` on the server's loop."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.window_end = 0.0
+        self.requests = 0
+        self.tokens = 0
+
+    def admit(self, tokens: int) -> tuple[bool, float]:
+        """(whether the request fits the window, seconds until the window ends), counting it if it fits."""
+        now = time.monotonic()
+        if now >= self.window_end:
+            self.window_end = now + self.limits.window_s
+            self.requests = self.tokens = 0
+        left = self.window_end - now
+        limits = self.limits
+        if (limits.requests is not None and self.requests + 1 > limits.requests) or (
+            limits.tokens is not None and self.tokens + tokens > limits.tokens
+        ):
+            return False, left
+        self.requests += 1
+        self.tokens += tokens
+        return True, left
+
+    def headers(self, dialect: str, left: float) -> dict[str, str]:
+        limits = self.limits
+        out: dict[str, str] = {}
+        for dim, limit, used in (("requests", limits.requests, self.requests), ("tokens", limits.tokens, self.tokens)):
+            if limit is None:
+                continue
+            remaining = str(max(0, limit - used))
+            if dialect == "openai":
+                out[f"x-ratelimit-limit-{dim}"] = str(limit)
+                out[f"x-ratelimit-remaining-{dim}"] = remaining
+                out[f"x-ratelimit-reset-{dim}"] = _go_duration(left)
+            else:
+                out[f"anthropic-ratelimit-{dim}-limit"] = str(limit)
+                out[f"anthropic-ratelimit-{dim}-remaining"] = remaining
+                out[f"anthropic-ratelimit-{dim}-reset"] = _rfc3339_in(left)
+        return out
 
 
 # --------------------------------------------------------------------------- responders
@@ -223,6 +312,7 @@ class _OpenAIDialect:
     """OpenAI chat completions: response bodies, error bodies and how the key is sent."""
 
     endpoint = "chat"
+    name = "openai"
     error_types = {
         400: ("invalid_request_error", None),
         401: ("invalid_request_error", "invalid_api_key"),
@@ -268,6 +358,7 @@ class _AnthropicDialect:
     """Anthropic Messages: response bodies, error bodies and how the key is sent."""
 
     endpoint = "messages"
+    name = "anthropic"
     error_types = {
         400: "invalid_request_error",
         401: "authentication_error",
@@ -342,6 +433,9 @@ class _Stats:
         self.faults: Counter[str] = Counter({kind: 0 for kind in FAULT_KINDS})
         self.completions = 0  # well-formed 200 completions sent (normal, `length`, and finished `slow`)
         self.unauthorized = 0
+        self.keys: Counter[str] = Counter()  # completion requests per API key presented ("" for none)
+        self.auth_headers: Counter[str] = Counter()  # ... per header carrying it: authorization, x-api-key, none
+        self.rate_limited = 0  # 429s sent because a request was past `RateLimits` (not injected faults)
         self.bad_requests = 0
         self.prompts: Counter[str] = Counter()  # completion requests per distinct last user message
         self.in_flight = 0
@@ -355,6 +449,9 @@ class _Stats:
             "faults_total": sum(self.faults.values()),
             "completions": self.completions,
             "unauthorized": self.unauthorized,
+            "keys": dict(self.keys),
+            "auth_headers": dict(self.auth_headers),
+            "rate_limited": self.rate_limited,
             "bad_requests": self.bad_requests,
             "distinct_prompts": len(self.prompts),
             "in_flight": self.in_flight,
@@ -374,9 +471,11 @@ class _Service:
         responder: Responder | None,
         api_key: str | None,
         models: Sequence[str] | None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.responder = responder or echo_responder
         self.api_key = api_key
+        self.quota = _Quota(rate_limits) if rate_limits is not None else None
         self.models = list(models or DEFAULT_MODELS)
         self.stats = _Stats()
         self.ids = itertools.count(1)
@@ -434,7 +533,12 @@ class _Service:
 
     async def _answer(self, request: web.Request, dialect: Any) -> web.StreamResponse:
         stats = self.stats
-        if self.api_key is not None and dialect.presented_key(request) != self.api_key:
+        presented = dialect.presented_key(request)
+        stats.keys[presented or ""] += 1
+        headers = request.headers
+        carrier = "x-api-key" if "x-api-key" in headers else "authorization" if "Authorization" in headers else "none"
+        stats.auth_headers[carrier] += 1
+        if self.api_key is not None and presented != self.api_key:
             stats.unauthorized += 1
             return dialect.error(401, "Incorrect API key provided.")
         try:
@@ -447,6 +551,15 @@ class _Service:
         if body.get("stream"):
             stats.bad_requests += 1
             return dialect.error(400, "the fake server does not support streaming")
+
+        limit_headers: dict[str, str] | None = None
+        if self.quota is not None:
+            fits, left = self.quota.admit(_prompt_tokens(body) + int(body.get("max_tokens") or 0))
+            limit_headers = self.quota.headers(dialect.name, left)
+            if not fits:
+                stats.rate_limited += 1
+                retry = {"retry-after": str(math.ceil(left)), "retry-after-ms": str(math.ceil(left * 1000))}
+                return dialect.error(429, "Rate limit reached (fake server quota).", {**limit_headers, **retry})
 
         prompt = last_user_text(body)
         stats.prompts[prompt] += 1
@@ -483,7 +596,7 @@ class _Service:
             next(self.ids), model, text, truncated, _prompt_tokens(body), _word_count(text)
         )
         stats.completions += 1
-        return _json_response(payload)
+        return _json_response(payload, headers=limit_headers)
 
     # ----------------------------------------------------------------- other endpoints
 
@@ -552,9 +665,10 @@ def make_app(
     responder: Responder | None = None,
     api_key: str | None = None,
     models: Sequence[str] | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> web.Application:
     """The aiohttp application, for embedding in your own runner. `FakeServer` and `main` use it."""
-    service = _Service(faults, responder, api_key, models)
+    service = _Service(faults, responder, api_key, models, rate_limits)
     app = web.Application()
     app[_SERVICE_KEY] = service
     app.router.add_post("/v1/chat/completions", service.chat_completions)
@@ -565,6 +679,9 @@ def make_app(
     app.router.add_post("/admin/stats/reset", service.reset_stats)
     app.router.add_get("/admin/faults", service.get_faults)
     app.router.add_post("/admin/faults", service.post_faults)
+    from agorabench.testing.fake_batch import add_batch_routes  # the batch APIs (fake_batch.py)
+
+    add_batch_routes(app, service)
     return app
 
 
@@ -611,10 +728,11 @@ class FakeServer:
         models: Sequence[str] | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.host = host
         self.port = port  # the real port once started
-        self._app = make_app(faults, responder, api_key, models)
+        self._app = make_app(faults, responder, api_key, models, rate_limits)
         self._service = self._app[_SERVICE_KEY]
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -725,6 +843,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--length", type=float, default=0.0, help="probability of a truncated answer")
     p.add_argument("--retry-after-ms", type=int, default=50)
     p.add_argument("--max-consecutive-faults", type=int, default=None, help="per prompt")
+    p.add_argument("--quota-requests", type=int, default=None, help="requests per quota window (RateLimits)")
+    p.add_argument("--quota-tokens", type=int, default=None, help="tokens per quota window (RateLimits)")
+    p.add_argument("--quota-window-s", type=float, default=60.0, help="length of a quota window")
     return p.parse_args(argv)
 
 
@@ -753,7 +874,10 @@ def _write_port_file(path: str, port: int) -> None:
 
 
 async def _serve(args: argparse.Namespace, faults: Faults, responder: Responder | None) -> None:
-    app = make_app(faults, responder, args.api_key, args.models)
+    quota = None
+    if args.quota_requests is not None or args.quota_tokens is not None:
+        quota = RateLimits(args.quota_requests, args.quota_tokens, args.quota_window_s)
+    app = make_app(faults, responder, args.api_key, args.models, quota)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     runner = await _start(app, sock)
