@@ -59,6 +59,10 @@ class SettingSample:
     prompt_tokens: int  # of one attempt at every planned item
     instruction_tokens: float  # mean instruction length of the seeds (what IG/QE outputs carry)
     writes_instruction: bool
+    # IG: demonstrations per prompt taken from the run's own accepted instances (rendered here from seeds, since
+    # the run has none yet), and the seeds' mean pair length they stand in for.
+    run_demonstrations: int = 0
+    seed_pair_tokens: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,8 +109,11 @@ def sample_setting(config: RunConfig, cell: Cell) -> SettingSample:
         prompt_tokens = round(prompt_tokens * config.instances / max(planned, 1))
         planned = config.instances
     instructions = [len(row.get("instruction", "")) / 4 for row in task.seeds] or [0.0]
+    pairs = [(len(row.get("instruction", "")) + len(row.get("response", ""))) / 4 for row in task.seeds] or [0.0]
+    run_demos = setting.demonstrations_from_run if task.draws_themes else 0
     return SettingSample(cell.method, cell.domain, task_inputs, planned, prompt_tokens,
-                         statistics.fmean(instructions), task.writes_instruction, notes)
+                         statistics.fmean(instructions), task.writes_instruction,
+                         run_demonstrations=run_demos, seed_pair_tokens=statistics.fmean(pairs), notes=notes)
 
 
 def _short(text: str, limit: int = 90) -> str:
@@ -150,7 +157,13 @@ def estimate_row(config: RunConfig, cell: Cell, generator: GeneratorConfig, samp
     attempts = (1 - rejected ** (retries + 1)) / (1 - rejected) if rejected < 1 else retries + 1
     records = round(sample.planned * (1 - rejected ** (retries + 1)))
     requests = round(sample.planned * attempts)
-    prompt_tokens = round(sample.prompt_tokens * attempts)
+    # IG prompts show instances this run accepted, once it has some: outputs of `per_output` tokens where the
+    # rendering above put a seed pair.
+    # In batch mode the first attempts all go out in the first batch, before anything is accepted: only the
+    # retries see the run's instances.
+    grown = sample.run_demonstrations * max(0.0, per_output - sample.seed_pair_tokens)
+    grown_attempts = (attempts - 1) if generator.mode == "batch" else attempts
+    prompt_tokens = round(sample.prompt_tokens * attempts + grown * sample.planned * grown_attempts)
     output_tokens = round(requests * per_output)
     price = generator.price()
     cost = None

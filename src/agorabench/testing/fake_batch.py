@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agorabench.testing.fake_server import _ANTHROPIC, _OPENAI, _json_response, _prompt_tokens, _word_count
+from agorabench.testing.fake_server import _ANTHROPIC, _OPENAI, _json_response, _prompt_tokens
 
 __all__ = ["BatchFaults", "add_batch_routes", "batch_stats", "configure_batches"]
 
@@ -113,7 +113,8 @@ class _BatchService:
             return None
         model = body.get("model") or self.service.models[0]
         n = next(self.ids)
-        return dialect.completion(n, model, text, False, _prompt_tokens(body), _word_count(text))
+        count = self.service.count_tokens
+        return dialect.completion(n, model, text, False, _prompt_tokens(body, count), count(text))
 
     def _ready(self, batch: dict[str, Any]) -> bool:
         faults: BatchFaults = batch["faults"]

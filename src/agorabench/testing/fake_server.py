@@ -281,13 +281,13 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-def _prompt_tokens(body: Mapping[str, Any]) -> int:
-    count = _word_count(_text_of(body.get("system", "")))  # Anthropic puts the system prompt here
+def _prompt_tokens(body: Mapping[str, Any], count_tokens: Callable[[str], int] = _word_count) -> int:
+    count = count_tokens(_text_of(body.get("system", "")))  # Anthropic puts the system prompt here
     messages = body.get("messages")
     if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict):
-                count += _word_count(_text_of(message.get("content")))
+                count += count_tokens(_text_of(message.get("content")))
     return count
 
 
@@ -472,8 +472,12 @@ class _Service:
         api_key: str | None,
         models: Sequence[str] | None,
         rate_limits: RateLimits | None = None,
+        token_counter: Callable[[str], int] | None = None,
     ) -> None:
         self.responder = responder or echo_responder
+        # What `usage` reports: words by default (cheap); a real tokenizer where token counts matter (the
+        # paper rehearsal bills by them).
+        self.count_tokens = token_counter or _word_count
         self.api_key = api_key
         self.quota = _Quota(rate_limits) if rate_limits is not None else None
         self.models = list(models or DEFAULT_MODELS)
@@ -554,7 +558,7 @@ class _Service:
 
         limit_headers: dict[str, str] | None = None
         if self.quota is not None:
-            fits, left = self.quota.admit(_prompt_tokens(body) + int(body.get("max_tokens") or 0))
+            fits, left = self.quota.admit(_prompt_tokens(body, self.count_tokens) + int(body.get("max_tokens") or 0))
             limit_headers = self.quota.headers(dialect.name, left)
             if not fits:
                 stats.rate_limited += 1
@@ -593,7 +597,7 @@ class _Service:
             text = _truncate(text)
         model = body.get("model") or self.models[0]
         payload = dialect.completion(
-            next(self.ids), model, text, truncated, _prompt_tokens(body), _word_count(text)
+            next(self.ids), model, text, truncated, _prompt_tokens(body, self.count_tokens), self.count_tokens(text)
         )
         stats.completions += 1
         return _json_response(payload, headers=limit_headers)
@@ -666,9 +670,11 @@ def make_app(
     api_key: str | None = None,
     models: Sequence[str] | None = None,
     rate_limits: RateLimits | None = None,
+    token_counter: Callable[[str], int] | None = None,
 ) -> web.Application:
-    """The aiohttp application, for embedding in your own runner. `FakeServer` and `main` use it."""
-    service = _Service(faults, responder, api_key, models, rate_limits)
+    """The aiohttp application, for embedding in your own runner. `FakeServer` and `main` use it.
+    `token_counter`: text -> tokens for `usage` (default: whitespace-separated words)."""
+    service = _Service(faults, responder, api_key, models, rate_limits, token_counter)
     app = web.Application()
     app[_SERVICE_KEY] = service
     app.router.add_post("/v1/chat/completions", service.chat_completions)
@@ -729,10 +735,11 @@ class FakeServer:
         port: int = 0,
         host: str = "127.0.0.1",
         rate_limits: RateLimits | None = None,
+        token_counter: Callable[[str], int] | None = None,
     ) -> None:
         self.host = host
         self.port = port  # the real port once started
-        self._app = make_app(faults, responder, api_key, models, rate_limits)
+        self._app = make_app(faults, responder, api_key, models, rate_limits, token_counter)
         self._service = self._app[_SERVICE_KEY]
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
