@@ -675,7 +675,8 @@ def make_app(
     """The aiohttp application, for embedding in your own runner. `FakeServer` and `main` use it.
     `token_counter`: text -> tokens for `usage` (default: whitespace-separated words)."""
     service = _Service(faults, responder, api_key, models, rate_limits, token_counter)
-    app = web.Application()
+    # Batch uploads are large (OpenAI takes input files up to 200 MB, Anthropic batches up to 256 MB): allow as much.
+    app = web.Application(client_max_size=256 * 1024**2)
     app[_SERVICE_KEY] = service
     app.router.add_post("/v1/chat/completions", service.chat_completions)
     app.router.add_post("/v1/messages", service.messages)
