@@ -199,3 +199,12 @@ def test_a_run_spend_cap_stops_before_crossing_and_resumes_when_raised(tmp_path)
             records = (store.get(stage.key).path / "records.jsonl").read_text().splitlines()
             assert len(records) == 4
         assert server.stats()["requests"] - requests_before == 8 - len(kept)  # kept records are not asked again
+
+
+def test_a_student_tokenizer_that_cannot_be_loaded_is_refused_before_anything_runs(tmp_path):
+    from agorabench.pipeline.preflight import check_tokenizer
+
+    config = small(tmp_path, student={"base": "no-such-org/no-such-model", "recipe": "tiny"})
+    with pytest.raises(ConfigError, match=r"student.base: its tokenizer \(no-such-org/no-such-model\).*cannot be loaded"):
+        check_tokenizer(config)
+    check_tokenizer(small(tmp_path))  # the embedded student's loads offline

@@ -84,7 +84,27 @@ def check_endpoints(generators: list[GeneratorConfig]) -> None:
             )
 
 
+def check_tokenizer(config: RunConfig) -> None:
+    """Generation counts each instance's token budget with the student's tokenizer: one that cannot be loaded
+    (a gated Hub model without HF_TOKEN, offline and not cached) would fail every generation stage."""
+    from agorabench.data.hub import hub_reachable
+    from agorabench.generation.settings.base import token_counter
+
+    hub_reachable()  # offline: a cache miss fails at once
+    try:
+        token_counter(config.student.base)
+    except Exception as exc:  # noqa: BLE001 - gated, missing, offline: one line for the user
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(
+            f"student.base: its tokenizer ({config.student.base}), which counts generation's token budget, cannot "
+            f"be loaded ({reason}); for a gated model set HF_TOKEN to a token with access"
+        ) from None
+
+
 def preflight(config: RunConfig, generators: list[GeneratorConfig]) -> list[SettingInputs]:
     """Refuse, in one line, a run that cannot do what it says; before any stage runs."""
     check_endpoints(generators)
-    return check_inputs(config)
+    counted = check_inputs(config)
+    if config.setting_pairs():
+        check_tokenizer(config)
+    return counted

@@ -97,7 +97,8 @@ def parse_json_object(text: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _token_counter(tokenizer: str | None):
+def token_counter(tokenizer: str | None):
+    """text -> tokens under `tokenizer` (a Hub id, folder or embedded model), or chars/4 for None."""
     if tokenizer is None:
         return lambda text: len(text) // 4 + 1
     from transformers import AutoTokenizer
@@ -200,7 +201,7 @@ class SettingTask(Task):
             if tests:
                 validators.check_python_tests(tests)
                 passed.append("tests_parse")  # run in the sandbox once it exists (evaluation issue)
-        count = _token_counter(self.config.validation.tokenizer)
+        count = token_counter(self.config.validation.tokenizer)
         validators.check_token_budget(instruction, response, count, self.config.validation.token_budget)
         passed.append("token_budget")
         if self.writes_instruction and new_instruction:
