@@ -9,16 +9,19 @@ grader runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agorabench.data.benchmarks import BenchmarkData, get_benchmark
 from agorabench.data.code_fences import PYTHON_TAGS, fenced_blocks
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import prompts
 from agorabench.llm.config import GeneratorConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -44,11 +47,20 @@ class Graded:
 GradeFunction = Callable[[BenchmarkData, dict[str, str], GradeContext], Graded]
 
 
+# A judged grader's headline recomputed on resampled questions, for the paired PGR bootstrap
+# (`agorabench.metrics.pgr`): `rows` are the per-question rows its `grade` returned in `Graded.items` (as
+# stored in results.jsonl, in one order shared by the three models), `draws` an int array (rounds, n) of
+# row indices; it returns the headline (0-100) of each round, shape (rounds,). On `np.arange(n)[None]` it
+# gives the headline `grade` reported.
+ResampleFunction = Callable[[Sequence[Mapping[str, Any]], "np.ndarray"], "np.ndarray"]
+
+
 @dataclass(frozen=True)
 class Grader:
     name: str
     version: str
     grade: GradeFunction
+    resampled_scores: ResampleFunction | None = None  # judged graders; the others resample per-item scores
 
 
 GRADERS: dict[str, Grader] = {}
