@@ -22,7 +22,7 @@ from agorabench.errors import AgorabenchError
 from agorabench.metrics.pgr import (
     BenchmarkScores,
     PgrValue,
-    _benchmark_seed,
+    benchmark_rng,
     pgr_benchmark,
     pgr_domain,
     scores_from_eval_dir,
@@ -50,10 +50,10 @@ def width(ci: tuple[float, float]) -> float:
     return ci[1] - ci[0]
 
 
-def loop_paired_draws(student, base, reference, rounds, seed):
+def loop_paired_draws(student, base, reference, rounds, seed, benchmark=""):
     """The paired bootstrap written plainly: the same index matrix, one round at a time."""
     ids = sorted(set(student.item_scores) & set(base.item_scores) & set(reference.item_scores))
-    rng = np.random.default_rng(seed)
+    rng = benchmark_rng(seed, benchmark)
     idx = rng.integers(0, len(ids), size=(rounds, len(ids)))
     draws, gaps = [], []
     for row in idx:
@@ -300,7 +300,7 @@ def test_domain_ci_matches_a_plain_loop():
     }
     rounds, seed = 400, 5
     domain, each = pgr_domain(per, rounds=rounds, seed=seed)
-    loops = {name: loop_paired_draws(*per[name], rounds, _benchmark_seed(seed, name))[0] for name in per}
+    loops = {name: loop_paired_draws(*per[name], rounds, seed, name)[0] for name in per}
     means = (loops["gsm8k"] + loops["math"]) / 2
     assert domain.ci == pytest.approx(tuple(np.quantile(means[~np.isnan(means)], [0.025, 0.975])))
     for name, draws in loops.items():
@@ -349,6 +349,9 @@ def test_domain_without_a_bootstrap_for_one_benchmark_has_no_ci():
 def test_to_result():
     defined = to_result(PgrValue(50.0, ci=(40.0, 60.0), ci_note="3 of 2000 rounds skipped"))
     assert defined == Pgr(value=50.0, ci=(40.0, 60.0), undefined_reason=None)
+    domain, _ = pgr_domain({"humaneval": (judged(40.0), judged(20.0), judged(60.0)), "mbpp": (None, None, None)})
+    recorded = to_result(domain)
+    assert recorded.benchmarks == ["humaneval"] and recorded.missing == ["mbpp"] and recorded.partial
     undefined = to_result(pgr_benchmark(judged(45.0), judged(40.0), judged(40.0)))
     assert undefined.value is None and "within noise" in undefined.undefined_reason
     Pgr.model_validate(undefined.model_dump())  # the strict model accepts it
@@ -485,3 +488,69 @@ def test_scores_from_eval_dir_needs_a_summary(tmp_path):
     (tmp_path / "summary.json").write_text('{"score": null}')
     with pytest.raises(AgorabenchError, match="no numeric 'score'"):
         scores_from_eval_dir(tmp_path)
+
+
+# --- one seeding scheme, judged pairing, domain coverage --------------------------------------------------
+
+
+def test_a_benchmark_alone_and_inside_its_domain_gets_the_same_interval():
+    triple = (items(0.45, 120, 1), items(0.25, 120, 2), items(0.65, 120, 3))
+    alone = pgr_benchmark(*triple, benchmark="gsm8k", seed=4)
+    domain, each = pgr_domain({"gsm8k": triple}, seed=4)
+    assert each["gsm8k"] == alone
+    assert domain.ci == pytest.approx(alone.ci)
+    assert pgr_benchmark(*triple, benchmark="math", seed=4).ci != alone.ci  # streams differ by name
+
+
+def mean_of_scores(rows, draws):
+    """A judged headline that is the plain mean of per-question scores (win rate with ties as half)."""
+    scores = np.array([row["score"] for row in rows], dtype=float)
+    return 100 * scores[draws].mean(axis=1)
+
+
+def as_judged_rows(scores: BenchmarkScores) -> BenchmarkScores:
+    rows = {key: {"id": key, "score": value} for key, value in scores.item_scores.items()}
+    return BenchmarkScores(scores.value, ci=(scores.value - 5, scores.value + 5), n=scores.n, rows=rows,
+                           resample=mean_of_scores)
+
+
+def test_judged_benchmarks_resample_the_same_questions_for_all_three_models():
+    triple = (items(0.45, 150, 1), items(0.25, 150, 2), items(0.65, 150, 3))
+    judged_triple = tuple(as_judged_rows(m) for m in triple)
+    paired = pgr_benchmark(*judged_triple, benchmark="alpaca_eval", rounds=500)
+    # With a mean-of-scores headline the judged pairing is the per-item pairing, round for round.
+    assert paired.method == "paired" and paired.n == 150
+    per_item = pgr_benchmark(*triple, benchmark="alpaca_eval", rounds=500)
+    assert paired.ci == pytest.approx(per_item.ci) and paired.gap_ci == pytest.approx(per_item.gap_ci)
+    # A student judged exactly as the reference, question by question: every round gives 100, while drawing
+    # the three independently (the old parametric bootstrap) spreads it widely.
+    student = as_judged_rows(triple[2])
+    same = pgr_benchmark(student, judged_triple[1], judged_triple[2], rounds=300)
+    assert same.ci == pytest.approx((100.0, 100.0))
+    independent = pgr_benchmark(
+        *(BenchmarkScores(m.value, ci=m.ci, n=m.n) for m in (student, judged_triple[1], judged_triple[2])),
+        rounds=300,
+    )
+    assert independent.method == "parametric" and width(independent.ci) > 10
+
+
+def test_judged_rows_that_cannot_be_resampled_fall_back_to_parametric_with_a_note():
+    triple = [as_judged_rows(items(p, 80, seed)) for p, seed in ((0.45, 1), (0.25, 2), (0.65, 3))]
+    broken = BenchmarkScores(triple[0].value, ci=triple[0].ci, n=80,
+                             rows={k: {"id": k} for k in triple[0].rows}, resample=mean_of_scores)
+    result = pgr_benchmark(broken, triple[1], triple[2], rounds=200)
+    assert result.method == "parametric"
+    assert result.ci_note.startswith("judged rows cannot be resampled (KeyError")
+
+
+def test_a_domain_pgr_names_the_benchmarks_it_averaged_and_those_it_left_out():
+    per = {
+        "humaneval": (items(0.45, 120, 1), items(0.25, 120, 2), items(0.65, 120, 3)),
+        "mbpp": (items(0.45, 120, 4), items(0.40, 120, 5), items(0.40, 120, 6)),  # no gap: undefined
+    }
+    domain, each = pgr_domain(per, rounds=300)
+    assert each["mbpp"].value is None
+    assert domain.value == pytest.approx(each["humaneval"].value)
+    assert domain.benchmarks == ("humaneval",) and domain.missing == ("mbpp",) and domain.partial
+    full, _ = pgr_domain({"humaneval": per["humaneval"]}, rounds=300)
+    assert full.benchmarks == ("humaneval",) and full.missing == () and not full.partial

@@ -408,3 +408,21 @@ def test_html_renders_in_headless_chromium(example_report, tmp_path):
         assert colours is not None and len(colours) > 200
         # Something is drawn in the top-left (the title), not only white.
         assert pixels.crop((0, 0, 700, 120)).getextrema() != ((255, 255), (255, 255), (255, 255))
+
+
+def test_a_partial_domain_pgr_is_flagged_in_the_leaderboard_and_its_note(tmp_path):
+    cells = full_grid("g", [10] * 9)
+    partial = Pgr(value=30.0, ci=(20.0, 40.0), benchmarks=["humaneval"], missing=["mbpp"], partial=True)
+    index = next(i for i, c in enumerate(cells) if (c.method, c.domain) == ("response_generation", "code"))
+    cells[index] = cells[index].model_copy(update={"domain_pgr": partial})
+    results = make_results(cells)
+    entry = tables.cell_entry(cells[index])
+    assert entry.partial and entry.value == 30.0
+    written = write_report(results, tmp_path)
+    md = written["report.md"].read_text()
+    assert "**30.0\u2020** [20.0, 40.0] (note 1)" in md  # the only row: best in every column
+    assert "partial: the mean of humaneval only; mbpp left out (no defined PGR)" in md
+    page = written["report.html"].read_text()
+    assert "30.0\u2020" in page and "mbpp left out" in page
+    reloaded = load_results(written["results.json"]).cells[index].domain_pgr
+    assert reloaded.partial and reloaded.benchmarks == ["humaneval"] and reloaded.missing == ["mbpp"]

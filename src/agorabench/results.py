@@ -31,6 +31,13 @@ class Pgr(_Strict):
     value: float | None
     ci: tuple[float, float] | None = None
     undefined_reason: str | None = None
+    method: Literal["paired", "parametric"] | None = Field(
+        default=None, description="the bootstrap behind the CI (paired: the same items for all three models)")
+    benchmarks: list[str] = Field(
+        default_factory=list, description="a domain PGR: the benchmarks its mean is over")
+    missing: list[str] = Field(
+        default_factory=list, description="a domain PGR: the domain's benchmarks left out (PGR undefined or no score)")
+    partial: bool = Field(default=False, description="a domain PGR that leaves out one of the domain's benchmarks")
 
 
 class ModelScores(_Strict):

@@ -11,8 +11,19 @@ gives the intervals:
 
 - paired, when all three models have per-item scores: each round resamples the item ids they share,
   the same ids for all three models;
-- parametric, for judged benchmarks (a score and its 95% CI only): each model's score is drawn from a
-  normal with that mean and sd = CI width / (2 * 1.96), the three independently.
+- paired, for judged benchmarks (AlpacaEval, Arena-Hard) whose grader can recompute its headline on
+  resampled questions (`Grader.resampled_scores`): the three models are judged on the same questions against
+  the same baseline, so each round draws one set of question ids and refits each model's headline (LC win
+  rate, Bradley-Terry score) on it;
+- parametric, when only a score and its 95% CI are known (an evaluation without per-question rows): each
+  model's score is drawn from a normal with that mean and sd = CI width / (2 * 1.96), the three independently.
+
+Seeding: every benchmark's bootstrap draws from one stream fixed by the seed and the benchmark's name
+(`benchmark_rng`), whether it is computed alone (`pgr_benchmark`) or inside its domain (`pgr_domain`), so
+the same inputs give the same interval either way.
+
+A domain PGR lists the benchmarks it averaged (`benchmarks`) and those of the domain it could not
+(`missing`: PGR undefined, or no score): a "code PGR" that is HumanEval alone says so.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import numpy as np
 
 from agorabench.data.benchmarks import get_benchmark
 from agorabench.errors import AgorabenchError
+from agorabench.evaluation.graders import ResampleFunction, get_grader
 from agorabench.jsonl import iter_jsonl
 from agorabench.results import Pgr
 
@@ -41,12 +53,15 @@ _CHUNK = 256  # bootstrap rounds per vectorised block (bounds memory: chunk x it
 @dataclass(frozen=True)
 class BenchmarkScores:
     """One model's result on one benchmark: `value` 0-100, its 95% CI (0-100) when known, and per-item
-    scores (item id -> 0-1) when the benchmark has them (judged benchmarks do not)."""
+    scores (item id -> 0-1) when the benchmark has them. A judged benchmark has none; instead `rows` (item id
+    -> the grader's per-question row) and `resample`, which recomputes its headline on resampled rows."""
 
     value: float
     ci: tuple[float, float] | None = None
     item_scores: dict[str, float] | None = None
     n: int | None = None
+    rows: dict[str, dict] | None = None
+    resample: ResampleFunction | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,12 @@ class PgrValue:
     gap_ci: tuple[float, float] | None = None
     method: Literal["paired", "parametric"] | None = None
     skipped: int = 0  # bootstrap rounds skipped because the resampled gap was 0
+    benchmarks: tuple[str, ...] = ()  # a domain PGR: the benchmarks its mean is over
+    missing: tuple[str, ...] = ()  # a domain PGR: the domain's benchmarks left out (PGR undefined or no score)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
 
 
 def _pct(x: float) -> str:
@@ -108,6 +129,24 @@ def _paired_draws(
         size = min(_CHUNK, rounds - start)
         idx = rng.integers(0, n, size=(size, n))
         means[start:start + size] = table[idx].mean(axis=1)
+    student, base, reference = means.T
+    return student - base, reference - base
+
+
+def _judged_draws(
+    models: tuple[BenchmarkScores, ...], ids: list[str], rounds: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """As `_paired_draws`, for a judged benchmark: one set of resampled question ids per round, shared by the
+    three models, and each model's headline refitted on it by its grader."""
+    resample = models[0].resample
+    tables = [[m.rows[i] for i in ids] for m in models]
+    n = len(ids)
+    means = np.empty((rounds, 3))
+    for start in range(0, rounds, _CHUNK):
+        size = min(_CHUNK, rounds - start)
+        idx = rng.integers(0, n, size=(size, n))
+        for column, rows in enumerate(tables):
+            means[start:start + size, column] = resample(rows, idx)
     student, base, reference = means.T
     return student - base, reference - base
 
@@ -161,6 +200,16 @@ def _compute(
             draws = _paired_draws(models, ids, rounds, rng)
         else:
             notes.append("no item id is shared by all three models")
+    elif all(m.rows and m.resample is not None for m in models) and len({m.resample for m in models}) == 1:
+        ids = sorted(set.intersection(*(set(m.rows) for m in models)))
+        if ids:
+            try:
+                draws = _judged_draws(models, ids, rounds, rng)
+                method, n = "paired", len(ids)
+            except (KeyError, TypeError, ValueError) as exc:  # rows written by an older grader
+                notes.append(f"judged rows cannot be resampled ({type(exc).__name__}: {exc}); parametric")
+        else:
+            notes.append("no question id is shared by all three models")
     if draws is None and all(_has_ci(m) for m in models):
         method = "parametric"
         known = [m.n for m in models if m.n]
@@ -211,25 +260,28 @@ def _compute(
 # --- public API ----------------------------------------------------------------------------------------
 
 
+def benchmark_rng(seed: int, benchmark: str) -> np.random.Generator:
+    """The one seeding scheme: a benchmark's bootstrap stream, fixed by the seed and its name (not by its
+    position in a domain), so it is the same alone and inside its domain, and benchmarks of a domain are
+    resampled independently."""
+    return np.random.default_rng([seed, zlib.crc32(benchmark.encode("utf-8"))])
+
+
 def pgr_benchmark(
     student: BenchmarkScores | None,
     base: BenchmarkScores | None,
     reference: BenchmarkScores | None,
     *,
+    benchmark: str = "",
     rounds: int = 2000,
     seed: int = 0,
     min_gap: float = 1.0,
     level: float = 0.95,
 ) -> PgrValue:
-    """PGR on one benchmark, with a seeded percentile bootstrap CI (see the module docstring)."""
-    rng = np.random.default_rng(seed)
+    """PGR on one benchmark, with a seeded percentile bootstrap CI (see the module docstring); `benchmark`
+    names its stream (`benchmark_rng`), so the interval equals the one `pgr_domain` gives it."""
+    rng = benchmark_rng(seed, benchmark)
     return _compute(student, base, reference, rounds=rounds, rng=rng, min_gap=min_gap, level=level)[0]
-
-
-def _benchmark_seed(seed: int, name: str) -> list[int]:
-    """Each benchmark of a domain gets its own stream (its items are resampled independently),
-    fixed by the seed and its name, not by its position in the mapping."""
-    return [seed, zlib.crc32(name.encode("utf-8"))]
 
 
 def pgr_domain(
@@ -244,16 +296,17 @@ def pgr_domain(
 ) -> tuple[PgrValue, dict[str, PgrValue]]:
     """A domain's PGR (the mean of its benchmarks' defined PGRs) and each benchmark's PGR.
 
-    `per_benchmark`: benchmark name -> (student, base, reference). The domain CI is the percentile
-    interval of the per-round mean of the benchmarks' bootstrap PGRs, each benchmark resampled
-    independently with its own stream (derived from `seed` and its name), `rounds` rounds each.
+    `per_benchmark`: benchmark name -> (student, base, reference), every benchmark of the domain (one with no
+    scores at all as (None, None, None)). The domain CI is the percentile interval of the per-round mean of
+    the benchmarks' bootstrap PGRs, each benchmark resampled with its own stream (`benchmark_rng`), `rounds`
+    rounds each. The domain value names the benchmarks it averaged and those it left out.
     """
     results: dict[str, PgrValue] = {}
     draws: dict[str, np.ndarray | None] = {}
     if not per_benchmark:
         return PgrValue(None, undefined_reason="no benchmarks in this domain"), results
     for name, (student, base, reference) in per_benchmark.items():
-        rng = np.random.default_rng(_benchmark_seed(seed, name))
+        rng = benchmark_rng(seed, name)
         results[name], draws[name] = _compute(
             student, base, reference, rounds=rounds, rng=rng, min_gap=min_gap, level=level
         )
@@ -266,10 +319,11 @@ def pgr_domain(
 
     value = float(np.mean([results[name].value for name in defined]))
     n = sum(results[name].n for name in defined)
+    coverage = {"benchmarks": tuple(defined), "missing": tuple(name for name in results if name not in defined)}
     no_draws = [name for name in defined if draws[name] is None]
     if no_draws:
         note = "no CI: no bootstrap for " + ", ".join(no_draws)
-        return PgrValue(value, ci_note=note, n=n), results
+        return PgrValue(value, ci_note=note, n=n, **coverage), results
     stacked = np.stack([draws[name] for name in defined])  # (benchmarks, rounds)
     means = stacked.mean(axis=0)
     valid = ~np.isnan(means)
@@ -279,18 +333,20 @@ def pgr_domain(
             f"no CI: a benchmark's resampled reference gap was 0 in {skipped} of {rounds} rounds "
             f"({100 * skipped / rounds:.1f}%, more than {100 * MAX_SKIPPED:g}%)"
         )
-        return PgrValue(value, ci_note=note, n=n, skipped=skipped), results
+        return PgrValue(value, ci_note=note, n=n, skipped=skipped, **coverage), results
     note = f"{skipped} of {rounds} rounds skipped (a resampled reference gap was 0)" if skipped else None
     ci = _quantiles(means[valid], level)
     methods = {results[name].method for name in defined}
     method = methods.pop() if len(methods) == 1 else None
-    return PgrValue(value, ci=ci, ci_note=note, n=n, method=method, skipped=skipped), results
+    return PgrValue(value, ci=ci, ci_note=note, n=n, method=method, skipped=skipped, **coverage), results
 
 
 def to_result(p: PgrValue) -> Pgr:
-    """The run-results form (`agorabench.pipeline.results.Pgr`: value, ci, undefined_reason).
-    That model has no field for `ci_note`, so a note beside a defined value is not carried over."""
-    return Pgr(value=p.value, ci=p.ci, undefined_reason=p.undefined_reason)
+    """The run-results form (`agorabench.results.Pgr`: value, ci, undefined_reason, and for a domain the
+    benchmarks averaged and missing). That model has no field for `ci_note`, so a note beside a defined value
+    is not carried over."""
+    return Pgr(value=p.value, ci=p.ci, undefined_reason=p.undefined_reason, method=p.method,
+               benchmarks=list(p.benchmarks), missing=list(p.missing), partial=p.partial)
 
 
 # --- reading `agorabench evaluate` output ---------------------------------------------------------------
@@ -331,7 +387,13 @@ def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
         ci = (float(ci_raw[0]), float(ci_raw[1]))
     n = summary.get("n") if isinstance(summary.get("n"), int) else None
 
-    items = _read_item_scores(folder / "results.jsonl", _item_field(summary, summary_path))
+    field = _item_field(summary, summary_path)
+    if field is None:  # judged: per-question rows for the paired bootstrap, when the grader can refit on them
+        resample = get_grader(get_benchmark(summary["benchmark"]).grader).resampled_scores
+        rows = _read_rows(folder / "results.jsonl") if resample is not None else None
+        n = summary.get("n") if isinstance(summary.get("n"), int) else None
+        return BenchmarkScores(value=float(score), ci=ci, n=n, rows=rows or None, resample=resample)
+    items = _read_item_scores(folder / "results.jsonl", field)
     if items is not None:
         if n is not None and len(items) != n:
             raise AgorabenchError(f"{folder / 'results.jsonl'}: {len(items)} items but summary.json says n={n}")
@@ -355,6 +417,18 @@ def _item_field(summary: dict, summary_path: Path) -> str | None:
         return get_benchmark(name).item_score
     except AgorabenchError as exc:
         raise AgorabenchError(f"{summary_path}: {exc}") from None
+
+
+def _read_rows(path: Path) -> dict[str, dict] | None:
+    """A judged evaluation's per-question rows by id (None when results.jsonl is absent)."""
+    if not path.exists():
+        return None
+    rows: dict[str, dict] = {}
+    for number, row in iter_jsonl(path):
+        if "id" not in row:
+            raise AgorabenchError(f"{path}: line {number}: no 'id'")
+        rows[str(row["id"])] = row
+    return rows
 
 
 def _read_item_scores(path: Path, field: str | None) -> dict[str, float] | None:

@@ -317,7 +317,8 @@ def _cell_text(cell) -> str:
     if cell.domain_pgr.value is None:
         return "n/a"
     ci = cell.domain_pgr.ci
-    return f"{cell.domain_pgr.value:.1f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "")
+    text = f"{cell.domain_pgr.value:.1f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "")
+    return text + (" partial" if cell.domain_pgr.partial else "")
 
 
 def failures(results: RunResults) -> list[str]:
@@ -325,6 +326,9 @@ def failures(results: RunResults) -> list[str]:
     for c in results.cells:
         if c.domain_pgr is not None and c.domain_pgr.value is None and c.domain_pgr.undefined_reason:
             lines.append(f"{c.generator} {c.method}/{c.domain}: PGR undefined: {c.domain_pgr.undefined_reason}")
+        elif c.domain_pgr is not None and c.domain_pgr.partial:
+            lines.append(f"{c.generator} {c.method}/{c.domain}: PGR is the mean of {', '.join(c.domain_pgr.benchmarks)}"
+                         f" only ({', '.join(c.domain_pgr.missing)} has no defined PGR)")
     return lines
 
 

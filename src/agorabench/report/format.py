@@ -9,6 +9,7 @@ from agorabench.report.tables import Average, Entry
 
 NOT_DEFINED = "n/a"
 PENDING = "-"
+PARTIAL = "\u2020"  # a dagger after a domain PGR that leaves out one of the domain's benchmarks (see its note)
 
 
 def number(value: float | None, digits: int = 1) -> str:
@@ -22,7 +23,7 @@ def ci(interval: tuple[float, float] | None, digits: int = 1) -> str:
 def entry_text(entry: Entry) -> str:
     """The main text of a PGR entry (no CI, no note)."""
     if entry.status == "ok":
-        return number(entry.value)
+        return number(entry.value) + (PARTIAL if entry.partial else "")
     return {"undefined": NOT_DEFINED, "failed": "failed"}.get(entry.status, PENDING)
 
 

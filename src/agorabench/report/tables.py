@@ -39,13 +39,21 @@ class Entry:
     status: Literal["ok", "undefined", "failed", "pending"]
     value: float | None = None
     ci: tuple[float, float] | None = None
-    reason: str | None = None
+    reason: str | None = None  # why there is no value, or (partial) what a domain mean left out
+    partial: bool = False  # a domain PGR that averages only some of the domain's benchmarks
 
     @classmethod
     def from_pgr(cls, pgr: Pgr) -> Entry:
         if pgr.value is None:
             return cls("undefined", reason=pgr.undefined_reason or "no reason recorded")
+        if pgr.partial:
+            return cls("ok", pgr.value, pgr.ci, reason=partial_reason(pgr), partial=True)
         return cls("ok", pgr.value, pgr.ci)
+
+
+def partial_reason(pgr: Pgr) -> str:
+    left_out = ", ".join(pgr.missing)
+    return f"partial: the mean of {', '.join(pgr.benchmarks)} only; {left_out} left out (no defined PGR)"
 
 
 def cell_entry(cell: Cell | None) -> Entry:
@@ -265,6 +273,8 @@ def entry_note_text(entry: Entry) -> str | None:
         return f"n/a: {entry.reason}"
     if entry.status == "failed":
         return f"failed: {entry.reason}"
+    if entry.partial:
+        return entry.reason
     return None
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 PGR_DEFINITION = (
     "PGR (Performance Gap Recovered, %) = 100 x (student - base) / (reference - base) per benchmark; "
     "a setting's PGR is the mean of its domain's benchmark PGRs. 0 = no better than the base student, "
-    "100 = as good as the reference. Brackets: 95% bootstrap confidence interval."
+    "100 = as good as the reference. Brackets: 95% bootstrap confidence interval (paired: the three models "
+    "resampled on the same items, judged benchmarks included). A \u2020 marks a setting whose PGR leaves out "
+    "one of its domain's benchmarks (its PGR is undefined): the note names those averaged."
 )
 
 AVERAGES = (
