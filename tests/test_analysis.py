@@ -469,3 +469,15 @@ def test_figures_and_report_sections(tmp_path):
     assert "](figures/problem_solving_vs_pgr_coarse.png)" in markdown
     assert "data:image/png;base64," in html and "<table>" in html
     assert (tmp_path / "figures" / "cost_frontier.png").exists()
+
+
+def test_perplexity_enters_the_analysis_once(tmp_path):
+    # Runs before one perplexity column wrote its median too; the table keeps one column and says so.
+    header = "generator,method,domain,pgr,problem_solving,perplexity,perplexity_median,quality\n"
+    body = "a,IG,math,10,50,14.9,13.2,3.5\nb,IG,math,20,40,12.0,11.0,4.0\n"
+    table = load_csv(write_csv(tmp_path, body, header))
+    assert table.metric_names == ["perplexity", "quality"]
+    assert "perplexity_median left out: it measures what perplexity does (one column each)" in table.notes
+    header = "generator,method,domain,pgr,problem_solving,perplexity_median\n"
+    alone = load_csv(write_csv(tmp_path, "a,IG,math,10,50,13.2\n", header))
+    assert alone.metric_names == ["perplexity_median"]  # the only perplexity column: kept

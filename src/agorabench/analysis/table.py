@@ -21,6 +21,9 @@ from agorabench.taxonomy import DOMAINS, METHODS, domain_name, method_name
 REQUIRED_COLUMNS = ("generator", "method", "domain", "pgr", "problem_solving")
 # Numeric columns with a fixed meaning: never treated as intrinsic metrics.
 OPTIONAL_COLUMNS = ("cost_usd", "instances")
+# A column that repeats another's quantity (runs before one perplexity column wrote both): the PCA and the
+# regressions would weigh it twice, so it is left out when the other is there.
+SAME_QUANTITY = {"perplexity_median": "perplexity"}
 # Cell values read as "no value" (NaN or None), not as a typo.
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 
@@ -146,6 +149,17 @@ def _normalise_key(key: str, where: str) -> str:
     return f"{generator}/{method}/{domain}"
 
 
+def _one_column_per_quantity(table: Table) -> Table:
+    """The table without columns that repeat another's quantity (`SAME_QUANTITY`), each named in a note."""
+    present = set(table.metric_names)
+    dropped = [name for name, kept in SAME_QUANTITY.items() if name in present and kept in present]
+    for name in dropped:
+        table.notes.append(f"{name} left out: it measures what {SAME_QUANTITY[name]} does (one column each)")
+        table.metric_names = [m for m in table.metric_names if m != name]
+        table.rows = [replace(row, metrics={k: v for k, v in row.metrics.items() if k != name}) for row in table.rows]
+    return table
+
+
 def _with_metrics(
     rows: list[Row], metrics: Mapping[str, Mapping[str, float]], source: str, kind: str
 ) -> Table:
@@ -157,7 +171,7 @@ def _with_metrics(
         replace(row, metrics={n: float(metrics.get(row.key, {}).get(n, math.nan)) for n in names})
         for row in rows
     ]
-    table = Table(rows=filled, metric_names=names, source=source, kind=kind)
+    table = _one_column_per_quantity(Table(rows=filled, metric_names=names, source=source, kind=kind))
     if unused:
         table.notes.append(
             f"intrinsic metrics for {len(unused)} dataset(s) with no analysed row were ignored"
@@ -265,7 +279,9 @@ def _read_csv(path: Path) -> Table:
                 metrics={m: at(record, m).number() for m in metric_names},
             )
         )
-    table = Table(rows, metric_names, str(path), "csv", skipped=skipped, ignored_columns=ignored)
+    table = _one_column_per_quantity(
+        Table(rows, metric_names, str(path), "csv", skipped=skipped, ignored_columns=ignored)
+    )
     if skipped:
         table.notes.append(f"{len(skipped)} row(s) skipped: empty pgr")
     return table

@@ -6,9 +6,9 @@ Writes into out_dir:
   judge/<judge>/     the judging run (the engine's resumable folder: records, failures, metadata)
 
 `metrics` is flat: instruction_difficulty, response_quality (mean judge scores, 1-5), reward (mean
-reward-model score), perplexity and perplexity_median (mean and median of per-example perplexity),
-instruction_diversity, response_diversity. A metric that is not configured is absent (listed in
-details.skipped); one that was configured but could not be computed is null, with the reason in details.
+reward-model score), perplexity (mean of per-example perplexity; the median is in details.perplexity, not a
+second metric, so an analysis does not weigh perplexity twice), instruction_diversity, response_diversity.
+A metric that is not configured is absent (listed in details.skipped); one that was configured but could not be computed is null, with the reason in details.
 
 Judging resumes through the engine; the other metrics are recomputed on every call (minutes at most),
 and both output files are replaced atomically, so an interrupted run never leaves half a file.
@@ -41,7 +41,6 @@ METRICS = (
     "response_quality",
     "reward",
     "perplexity",
-    "perplexity_median",
     "instruction_diversity",
     "response_diversity",
 )
@@ -203,8 +202,8 @@ def _perplexity_stage(examples, options, rows, metrics, details, progress) -> No
     ppl = [v for v, _ in values]
     metrics["perplexity"], details["perplexity"] = _aggregate(ppl, examples)
     present = [v for v in ppl if v is not None]
-    metrics["perplexity_median"] = statistics.median(present) if present else None
     details["perplexity"].update(
+        median=statistics.median(present) if present else None,
         base=options.base,
         chat_template="plain (agorabench PLAIN_CHAT_TEMPLATE)" if student.plain else "base model's",
         max_length=options.max_length,
