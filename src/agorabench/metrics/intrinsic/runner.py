@@ -8,7 +8,8 @@ Writes into out_dir:
 `metrics` is flat: instruction_difficulty, response_quality (mean judge scores, 1-5), reward (mean
 reward-model score), perplexity (mean of per-example perplexity; the median is in details.perplexity, not a
 second metric, so an analysis does not weigh perplexity twice), instruction_diversity, response_diversity.
-A metric that is not configured is absent (listed in details.skipped); one that was configured but could not be computed is null, with the reason in details.
+A metric that is not configured is absent (listed in details.skipped); one that was configured but could not
+be computed is null, with the reason in details.
 
 Judging resumes through the engine; the other metrics are recomputed on every call (minutes at most),
 and both output files are replaced atomically, so an interrupted run never leaves half a file.
