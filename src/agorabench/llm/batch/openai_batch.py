@@ -35,6 +35,11 @@ class OpenAIBatchBackend(BatchBackend):
             api_key=config.api_key() or PLACEHOLDER_KEY, base_url=self.base_url, timeout=self.api_timeout_s
         )
 
+    async def close_clients(self) -> None:
+        # Closed inside the run's event loop: left to the garbage collector, the SDK's client schedules its
+        # close on a loop that has ended ("Task exception was never retrieved ... Event loop is closed").
+        await self._client.close()
+
     def request_body(self, messages: list[Message], params: SamplingParams) -> dict[str, Any]:
         return request_body(self.model, messages, params)
 
