@@ -14,6 +14,7 @@ from agorabench.errors import AgorabenchError
 from agorabench.generation.config import GenerateConfig
 from agorabench.io import load_config, parse_model
 from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig, resolve_generator
+from agorabench.training.recipes import PAPER_SYSTEM_PROMPT
 
 app = typer.Typer(
     name="agorabench",
@@ -186,6 +187,10 @@ def evaluate(
         str | None, typer.Option(help="local file or Hub id for benchmarks that do not ship (math, mbpp)")
     ] = None,
     workers: Annotated[int, typer.Option(help="grading processes")] = 2,
+    system_prompt: Annotated[
+        str, typer.Option(help="system message opening every prompt: the built-in recipes train students with "
+                          "this one (the paper's code's); '' for none")
+    ] = PAPER_SYSTEM_PROMPT,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on a terminal)")
     ] = None,
@@ -209,11 +214,12 @@ def evaluate(
         with bar:
             summaries = run_evaluation(
                 target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers,
-                progress=bar,
+                progress=bar, system_prompt=system_prompt or None,
             )
     else:
         summaries = run_evaluation(
-            target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers
+            target, names, out, limit=limit, seed=seed, judge=judge_config, options=options, workers=workers,
+            system_prompt=system_prompt or None,
         )
     for name, summary in summaries.items():
         low, high = summary["ci95"]

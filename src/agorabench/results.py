@@ -98,6 +98,9 @@ class RunResults(_Strict):
     seed: int = 42
     student_base: str
     recipe: str
+    training: str | None = Field(
+        None, description="the recipe's batch and system prompt, e.g. \"agorabench: effective batch 32 = 4 per "
+        "device x 2 accumulation x 4 devices; system prompt 'You are a helpful AI assistant.'\"")
     benchmarks: dict[str, list[str]] = Field(description="domain -> benchmark names")
     base: ModelScores
     reference: ModelScores

@@ -21,6 +21,7 @@ from agorabench.evaluation.graders import GradeContext, get_grader, grading_vers
 from agorabench.evaluation.runner import Prompt, generate_outputs
 from agorabench.evaluation.stats import bootstrap_mean_ci
 from agorabench.io import write_json_atomic
+from agorabench.llm.base import Message
 from agorabench.llm.config import GeneratorConfig
 
 
@@ -44,8 +45,10 @@ def evaluate_benchmark(
     workers: int = 2,
     progress=None,
     max_tokens: int | None = None,
+    system_prompt: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one benchmark into OUT/<name>/; `max_tokens` caps the benchmark's decoding (quick runs)."""
+    """Evaluate one benchmark into OUT/<name>/; `max_tokens` caps the benchmark's decoding (quick runs);
+    `system_prompt` opens every prompt (a run passes its recipe's, the one its students were trained with)."""
     benchmark = get_benchmark(name)
     grader = get_grader(benchmark.grader)
     decoding = benchmark.decoding
@@ -54,7 +57,7 @@ def evaluate_benchmark(
     started = time.monotonic()
     data = benchmark.load(options or {})
     data = dataclasses.replace(data, items=subset(data.items, limit, seed))
-    prompts = [Prompt(item["id"], benchmark.prompt(item)) for item in data.items]
+    prompts = [Prompt(item["id"], with_system(benchmark.prompt(item), system_prompt)) for item in data.items]
     folder = out_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     records = generate_outputs(
@@ -93,12 +96,20 @@ def evaluate_benchmark(
         "subset_seed": seed if limit is not None else None,
         "data": {"source": str(data.source), "checksum": data.checksum},
         "decoding": decoding.model_dump(mode="json"),
+        "system_prompt": system_prompt,
         "judge": None if judge is None else {"name": judge.name, "model": judge.model},
         "extra": graded.extra,
         "wall_time_s": round(time.monotonic() - started, 2),
     }
     write_json_atomic(folder / "summary.json", summary)
     return summary
+
+
+def with_system(messages: list[Message], system_prompt: str | None) -> list[Message]:
+    """A benchmark's prompt with the system message first (unless it has its own or there is none)."""
+    if not system_prompt or (messages and messages[0].role == "system"):
+        return messages
+    return [Message(role="system", content=system_prompt), *messages]
 
 
 def evaluate(model: GeneratorConfig, names: list[str], out_dir: Path, **kwargs: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from agorabench.pipeline.plan import Plan
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
 from agorabench.results import Cell, DataStats, GeneratorInfo, ModelScores, RunResults, Score
+from agorabench.training.recipes import load_recipe, recipe_summary
 
 
 def _eval_scores(stage: Stage, store: ArtifactStore) -> BenchmarkScores | None:
@@ -115,6 +116,7 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
         seed=config.seed,
         student_base=config.student.base,
         recipe=config.student.recipe,
+        training=recipe_summary(load_recipe(config.student.recipe), config.student.num_processes or 1),
         benchmarks=results_benchmarks(config),
         base=ModelScores(label=f"{config.student.base} (base)", model=config.student.base,
                          scores={b: _score(v) for b, v in base_scores.items() if v is not None}),

@@ -21,7 +21,7 @@ from agorabench.llm.registry import backend_spec
 from agorabench.metrics.intrinsic.rubrics import RUBRIC_VERSION
 from agorabench.pipeline.config import RunConfig
 from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
-from agorabench.training.recipes import load_recipe
+from agorabench.training.recipes import accumulation_steps, load_recipe
 
 # Rough training speed for the dry-run estimate: measured cpu-small on 2 cores (docs/performance.md).
 CPU_TRAIN_TOKENS_PER_S = 170.0
@@ -99,6 +99,7 @@ def build_plan(config: RunConfig) -> Plan:
         return float(count) if use_gpus else 0.0
 
     recipe = load_recipe(config.student.recipe)
+    accumulation_steps(recipe, config.student.num_processes or 1)  # an effective batch it cannot keep: one line
     recipe_params = recipe.model_dump(mode="json")
     ev = config.evaluation
     domains = config.domains()
@@ -134,6 +135,8 @@ def build_plan(config: RunConfig) -> Plan:
         # SmolLM2) share one evaluation.
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
                   "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend,
+                  # The recipe's system prompt opens every evaluation prompt, as it opened every training example.
+                  "system_prompt": recipe.system_prompt,
                   # The benchmark's and its grader's versions: a changed prompt or grader redoes the scores.
                   "grading": grading_version(benchmark)}
         needs, runtime = {}, {"label": label}

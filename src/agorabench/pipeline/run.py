@@ -28,6 +28,7 @@ from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
 from agorabench.results import RunResults
 from agorabench.taxonomy import METHOD_SHORT, SETTINGS
+from agorabench.training.recipes import load_recipe, recipe_summary
 
 
 @dataclass
@@ -157,6 +158,8 @@ def dry_run(config: RunConfig, run_dir: Path, console: Console, *, stages: bool 
         _print_stage_table(title, rows, per_stage, plan, console)
     else:
         _print_summary_table(title, rows, others, totals, console)
+    training = recipe_summary(load_recipe(config.student.recipe), config.student.num_processes or 1)
+    _print_wrapped(console, f"students: {config.student.base}, recipe {training}")
     for note in notes:
         _print_wrapped(console, f"note: {note}")
     _print_wrapped(console, "assumptions (docs/running.md): prompts rendered from the seeds at 4 characters a "
@@ -164,7 +167,7 @@ def dry_run(config: RunConfig, run_dir: Path, console: Console, *, stages: bool 
                    "prices (batch prices in batch mode); training and CPU evaluation times measured here, GPU "
                    "stages unknown (?)")
     summary = {"run": config.name, "datasets": rows_as_json(rows), "totals": totals, "other_stages": others,
-               "notes": notes}
+               "training": training, "notes": notes}
     if json_path is not None:
         from agorabench.io import write_json_atomic
 

@@ -154,7 +154,7 @@ def _evaluate(params: dict[str, Any], folder: Path, needs: dict[str, Path], prog
         model = GeneratorConfig.model_validate(params["generator"])
     judge = resolve_generator(params["judge"], "evaluation.judge") if params.get("judge") else None
     kwargs = {"limit": params["limit"], "seed": params["seed"], "judge": judge, "options": params["options"],
-              "max_tokens": params["max_tokens"]}
+              "max_tokens": params["max_tokens"], "system_prompt": params.get("system_prompt")}
     if progress:
         with RichProgress(f"evaluate {params['label']} on {params['benchmark']}") as bar:
             evaluate_benchmark(model, params["benchmark"], folder, progress=bar, **kwargs)

@@ -63,7 +63,7 @@ def _header(d: ReportData) -> list[str]:
         ("Run", md(r.name) + (f" (profile {md(r.profile)})" if r.profile else "")),
         ("Created", md(r.created_at)),
         ("Student base", md(r.student_base)),
-        ("Recipe", md(r.recipe)),
+        ("Recipe", md(r.training or r.recipe)),
         ("Seed", str(r.seed)),
         ("Base", f"{md(r.base.label)}: {md(r.base.model)}"),
         ("Reference", f"{md(r.reference.label)}: {md(r.reference.model)}"),

@@ -66,6 +66,15 @@ def read_examples(data: str | Path) -> list[dict[str, Any]]:
     return examples
 
 
+def with_system_prompt(examples: list[dict[str, Any]], system_prompt: str | None) -> list[dict[str, Any]]:
+    """The examples with the recipe's system message first in each prompt (the paper's code trains with one;
+    the loss stays on the completion). The same text opens every evaluation prompt of a run."""
+    if not system_prompt:
+        return examples
+    system = {"role": "system", "content": system_prompt}
+    return [{**e, "prompt": [system, *e["prompt"]]} for e in examples]
+
+
 @dataclass
 class LengthReport:
     total: int

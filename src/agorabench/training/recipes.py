@@ -25,8 +25,14 @@ class LoraSettings(StrictModel):
     merge: bool = Field(True, description="merge the adapters into the base weights when saving")
 
 
+# The system prompt of the original AgoraBench training and evaluation code (the paper does not print it).
+PAPER_SYSTEM_PROMPT = "You are a helpful AI assistant."
+
+
 class Recipe(StrictModel):
-    """One fixed SFT recipe. Effective batch = per_device_batch_size x gradient_accumulation_steps x devices."""
+    """One fixed SFT recipe. Effective batch = per_device_batch_size x gradient_accumulation_steps x devices;
+    a recipe that sets `effective_batch_size` keeps that product on any device count (the accumulation steps
+    are derived at launch, `accumulation_steps`)."""
 
     name: str
     learning_rate: float = Field(1e-5, gt=0)
@@ -38,7 +44,14 @@ class Recipe(StrictModel):
         description="longer examples: cut at max_length (keeping the start) or leave out; counted either way",
     )
     per_device_batch_size: int = Field(4, ge=1)
-    gradient_accumulation_steps: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(
+        8, ge=1, description="used as given unless effective_batch_size is set (then derived from it)")
+    effective_batch_size: int | None = Field(
+        None, ge=1, description="examples per optimizer step over all devices; the accumulation steps are "
+        "effective_batch_size / (per_device_batch_size x devices), which must divide exactly")
+    system_prompt: str | None = Field(
+        PAPER_SYSTEM_PROMPT, description="the system message of every training example and of every evaluation "
+        "prompt of the run (base, reference and students alike); null for none")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     lr_scheduler: str = "linear"
@@ -56,10 +69,11 @@ BUILTIN_RECIPES: dict[str, Recipe] = {
         name="agorabench",
         notes=(
             "The paper's recipe (Kim et al. 2024): lr 1e-5, 5 epochs, max length 4096, batch 4 x grad-accum 8, "
-            "bf16, weight decay 0.01, seed 42, loss on response tokens only. The paper's table calls its batch "
-            "'effective 32' while also stating 4 GPUs (4 x 8 x 4 = 128); we follow the table: on 4 GPUs set "
-            "gradient_accumulation_steps 2 to keep 32, on 1 device keep 4 x 8."
+            "bf16, weight decay 0.01, seed 42, loss on response tokens only, the original code's system prompt. "
+            "The paper's table calls its batch 'effective 32' while also stating 4 GPUs (4 x 8 x 4 = 128); we "
+            "follow the stated effective batch: 32 on any device count (4 x 8 on 1 device, 4 x 2 on 4)."
         ),
+        effective_batch_size=32,
     ),
     "cpu-small": Recipe(
         name="cpu-small",
@@ -105,6 +119,37 @@ BUILTIN_RECIPES: dict[str, Recipe] = {
         notes="a smoke test: a few steps at 128 tokens (tests, quick checks); not for real students.",
     ),
 }
+
+
+def accumulation_steps(recipe: Recipe, devices: int) -> int:
+    """The gradient accumulation steps on `devices` processes: the recipe's own, or those that keep its
+    effective batch. One line when the effective batch cannot be kept exactly."""
+    if recipe.effective_batch_size is None:
+        return recipe.gradient_accumulation_steps
+    per_step = recipe.per_device_batch_size * max(devices, 1)
+    steps, left = divmod(recipe.effective_batch_size, per_step)
+    if steps < 1 or left:
+        raise ConfigError(
+            f"recipe {recipe.name!r}: effective_batch_size {recipe.effective_batch_size} is not a multiple of "
+            f"per_device_batch_size {recipe.per_device_batch_size} x {devices} device(s) = {per_step}; "
+            "change one of them (or unset effective_batch_size)"
+        )
+    return steps
+
+
+def batch_text(recipe: Recipe, devices: int) -> str:
+    """e.g. "effective batch 32 = 4 per device x 2 accumulation x 4 devices"."""
+    steps = accumulation_steps(recipe, devices)
+    total = recipe.per_device_batch_size * steps * devices
+    plural = "device" if devices == 1 else "devices"
+    per_device = recipe.per_device_batch_size
+    return f"effective batch {total} = {per_device} per device x {steps} accumulation x {devices} {plural}"
+
+
+def recipe_summary(recipe: Recipe, devices: int) -> str:
+    """What a run's dry run and report say about its students' training: the batch and the system prompt."""
+    prompt = f"system prompt {recipe.system_prompt!r}" if recipe.system_prompt else "no system prompt"
+    return f"{recipe.name}: {batch_text(recipe, devices)}; {prompt}"
 
 
 def load_recipe(spec: str | Path | Recipe) -> Recipe:

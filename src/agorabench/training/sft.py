@@ -24,8 +24,8 @@ import yaml
 
 from agorabench.errors import AgorabenchError, ConfigError
 from agorabench.llm.plain_template import PLAIN_CHAT_TEMPLATE
-from agorabench.training.data import LengthReport, fit_to_length, read_examples
-from agorabench.training.recipes import Recipe, load_recipe
+from agorabench.training.data import LengthReport, fit_to_length, read_examples, with_system_prompt
+from agorabench.training.recipes import Recipe, accumulation_steps, load_recipe
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ def build_trainer(
         num_train_epochs=recipe.num_epochs,
         max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.per_device_batch_size,
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        # Under accelerate launch each process sees WORLD_SIZE: the effective batch stays the recipe's.
+        gradient_accumulation_steps=accumulation_steps(recipe, int(os.environ.get("WORLD_SIZE", "1"))),
         weight_decay=recipe.weight_decay,
         warmup_steps=recipe.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of total steps
         lr_scheduler_type=recipe.lr_scheduler,
@@ -257,6 +258,8 @@ def train(
         # Merging adapters needs the whole model in one process; FSDP leaves each with a shard.
         raise ConfigError(f"recipe {recipe.name!r} uses LoRA, which we do not merge under FSDP: launch with multi_gpu")
     examples = read_examples(data)  # refuse a bad dataset before loading any model
+    accumulation_steps(recipe, int(os.environ.get("WORLD_SIZE", "1")))  # an effective batch it cannot keep: now
+    examples = with_system_prompt(examples, recipe.system_prompt)
     set_seed(recipe.seed)
     model, tokenizer, plain = load_base(base)
     kept, lengths = fit_to_length(examples, tokenizer, recipe.max_length, recipe.overlength)
