@@ -1,41 +1,68 @@
-"""Math grader: extract a final answer from a model's output and judge it against the gold answer.
+"""Math grader: find the final answer of a model's output and judge it against the gold answer, with
+math-verify doing the reading (LaTeX and plain numbers to sympy) and the comparison; our answer-marker
+rules come in front of it.
 
-Extraction (`extract_answer`) tries, in order, and reports which rule found the answer:
+Extraction (`extract_answers`) takes the FIRST of these rules that finds a non-empty answer, and reports
+which one did:
 
-1. `result`      - the last `[RESULT] ... [/RESULT]` block (the format our generators are asked for);
-2. `boxed`       - the last `\\boxed{...}` or `\\fbox{...}` (balanced braces; also `\\boxed 5`);
-3. `gsm8k`       - the text after the last `#### ` (GSM8K's solution format), up to the end of its line;
-4. `last_number` - the last number in the text: `1,234` (thousands separators dropped), `-3`, `0.25`,
-   `.5`, `3/4`; a sentence's full stop after it is not part of it.
+1. `result`       - the last `[RESULT] ... [/RESULT]` block (the format our generators are asked for); a
+                    block that boxes its answer gives the boxes' contents;
+2. `boxed`        - the final run of `\\boxed{...}` / `\\fbox{...}` (balanced braces; also `\\boxed 5`), or
+   `final_answer` - Minerva's sentence "The final answer is X. I hope it is correct.", whichever of the
+                    two comes LAST in the text (math-verify gives them the same priority, rightmost first);
+3. `gsm8k`        - the text after the last `#### ` (GSM8K's solution format), up to the end of its line;
+4. `answer`       - math-verify's own extraction over the whole text (thousands spellings joined, below):
+                    its answer phrases first ("final answer is", "answer: ..."), then the last LaTeX
+                    expression or number.
 
-An empty block falls through to the next rule; nothing found gives `(None, "none")`.
+Several boxed answers. Official MATH grading (Hendrycks et al., `last_boxed_only_string`) keeps only the
+last box, so a two-part reply `\\boxed{2} and \\boxed{3}` can never match a gold `2, 3`. math-verify
+(`LatexExtractionConfig(boxed_match_priority=0)`, what its own tests and lighteval use) keeps the final
+RUN of boxes: walking back from the last box, an earlier one joins when it is less than 10 characters
+away, or less than 70 with "and", "or", a comma or a semicolon in between (and a different content). A
+far-away box (an intermediate result, a first try) is not part of the answer; a box repeated right after
+itself counts once. We follow math-verify (`agorabench.data.latex.boxed_run`) and compare the run as a
+SET: `\\boxed{2} and \\boxed{3}` equals the gold `3, 2` and the gold `\\boxed{3}\\boxed{2}`, and a reply that
+hedges between two values (`\\boxed{2}, or rather \\boxed{3}`) does not equal either one.
 
-Equivalence (`is_equivalent`) uses math-verify, after a light normalisation of both sides (our choices):
+The gold answer goes through the same rules 1-3 (a gold given as boxes, a [RESULT] block, a Minerva
+sentence or a GSM8K solution gives its answers); a gold with none of them is one answer as it stands.
 
-- currency: `$18`, `\\$18`, `18 dollars` -> `18` (a leading bare `$` with no closing `$` is a dollar sign;
-  `$...$` around the whole answer is math mode and is unwrapped);
-- thousands separators: `1,234`, `1{,}234`, `10,\\!000`, `1\\,000` -> `1234`, but only when the whole answer
-  is such a number (`1, 2` and `(1,234)` stay a list and an interval);
-- a number followed by words only (`18 eggs`) -> the number; a trailing full stop is dropped;
-- percent: math-verify accepts `50%` as equal to both `50` and `0.5` (a model that writes "50%" when the
-  question asks "what percent" is right); we keep that;
-- each side is read as LaTeX (`$s$`), which reads `1,2` as the set {1, 2} and `\\frac{1}{2}` as 1/2;
-  the plain-text reading (which picks numbers out of prose) only when the LaTeX one finds nothing;
-  `0.5` and `\\frac{1}{2}` are equal (math-verify compares numbers to 6 decimal places);
-- answers math-verify cannot read (names, multiple-choice letters) are equal when their canonical strings
-  are (`\\text{(C)}` == `(C)`, case-insensitive, spaces and braces ignored).
+Each answer is normalised (our choices), then read by math-verify's `parse`:
+
+- math delimiters around the whole answer (`$...$`, `\\(...\\)`, `\\[...\\]`) and a box around it are
+  dropped; an answer with math inside prose ("$5$ cups") is left to math-verify to find;
+- currency: `\\$18`, `$18` (a lone dollar sign), `€18` -> `18`; "18 dollars" is a unit (below);
+- thousands separators in every LaTeX spelling: `1{,}234`, `11,\\! 111`, `1\\,000`, `1\\ 000`, `1~000`,
+  `1\\;000`, `1 000` (each group exactly three digits) -> `1234`...; a plain `1,234` is read by
+  math-verify as 1234 when it is the whole number, while `1, 234` and `(1,234)` stay a list and an interval;
+- units are dropped only when they are WORDS after a quantity: `5 cm`, `5\\text{ cm}^2`, `18 eggs`,
+  `12 square feet`, `5cm` (a known abbreviation glued on) -> the number. Never a single letter (`5x`,
+  `3i`, `5 m`: variables, the imaginary unit) unless it is set as text (`5\\text{ m}`, but not
+  `3\\text{i}`), never math words (`2 pi`, `3 and 4`, `50 percent`), and only within short answers;
+  math-verify's own unit list is switched off (`units=False`) because it strips single letters
+  (`3d` -> 3);
+- a trailing full stop is dropped.
+
+A bare answer is read as LaTeX (`$answer$`), and as plain text only when LaTeX finds nothing. Then
+math-verify's `verify(gold, answer)`: `0.5` = `\\frac{1}{2}` (numbers to 6 decimal places), `x = 3` = `3`,
+`50\\%` = `50` = `0.5`, `[2,5)` = `[2, 5)`, equations and intervals as such, comma lists as sets in any
+order (`10, 4, -2` = `4, 10, -2`, where official MATH grading compares strings and says no). Answers
+whose canonical strings are equal (`\\text{(C)}` = `(C)`; text answers case-insensitively) are equal
+without it; answers math-verify cannot read are otherwise wrong ("unparseable").
 
 Time limits. math-verify guards parsing and comparison with SIGALRM, which only works on a process's main
 thread, and some inputs never finish (`10^{10^{10}}`: sympy starts computing the number). So grading runs
 in worker processes (forked on Linux, so they start in milliseconds with math-verify already imported and
 warm) with OUR per-item wall-clock limit: the parent watches each worker's current item, and a worker that
 exceeds the limit is killed (SIGKILL), the item is judged incorrect with reason "timeout", and a fresh
-worker takes the rest of that worker's queue. Inside the workers math-verify's own timeouts are DISABLED
-(`parsing_timeout=None`, `timeout_seconds=None`): they would work there (a worker grades on its main
-thread), but they only take whole seconds, would race our limit, and the kill is needed anyway because a
-signal handler cannot interrupt a long computation inside one C call. Workers also cap their address space
-(current size + 2 GiB) so a runaway item fails with MemoryError (reason "error: MemoryError") instead of
-taking the machine's memory.
+worker takes the rest of that worker's queue (the item's `extracted` then comes from rules 1-3 only,
+which are regular expressions: math-verify's extraction may be what never finished). Inside the workers
+math-verify's own timeouts are DISABLED (`parsing_timeout=None`, `timeout_seconds=None`): they would work
+there (a worker grades on its main thread), but they only take whole seconds, would race our limit, and
+the kill is needed anyway because a signal handler cannot interrupt a long computation inside one C call.
+Workers also cap their address space (current size + 2 GiB) so a runaway item fails with MemoryError
+(reason "error: MemoryError") instead of taking the machine's memory.
 
 `grade_batch(..., workers=0)` grades in the calling process with no time limit: for debugging only.
 """
@@ -55,23 +82,31 @@ from functools import lru_cache
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from agorabench.data.latex import last_boxed
+from agorabench.data.latex import boxed_run, boxes, last_boxed
 from agorabench.generation.validators import final_answer
 
-__all__ = ["MathVerdict", "extract_answer", "grade_batch", "grade_one", "is_equivalent", "last_boxed"]
+__all__ = [
+    "MathVerdict",
+    "extract_answer",
+    "extract_answers",
+    "grade_batch",
+    "grade_one",
+    "is_equivalent",
+    "last_boxed",
+]
 
 log = logging.getLogger(__name__)
 
-RULES = ("result", "boxed", "gsm8k", "last_number", "none")
+RULES = ("result", "boxed", "final_answer", "gsm8k", "answer", "none")
 
 WORKER_MEMORY_HEADROOM = 2 << 30  # bytes a worker may allocate beyond its size at fork
 
 
 @dataclass(frozen=True)
 class MathVerdict:
-    """The grade of one output: the extracted answer (None if none), the extraction rule, whether it is
-    correct, and why: "match", "string_match", "mismatch", "no_answer", "unparseable", "timeout",
-    "worker_died" or "error: <exception type>"."""
+    """The grade of one output: the extracted answer (None if none; several answers joined by ", "), the
+    extraction rule, whether it is correct, and why: "match", "string_match", "mismatch", "no_answer",
+    "unparseable", "timeout", "worker_died" or "error: <exception type>"."""
 
     extracted: str | None
     rule: str
@@ -79,67 +114,21 @@ class MathVerdict:
     reason: str
 
 
-# --- extraction ----------------------------------------------------------------------------------------
-
-_GSM8K = re.compile(r"####[ \t]*([^\n]*)")
-# A number: an optional minus (not one joining two words/numbers, as in "5-3" or "x-1"), then a fraction
-# of integers, or an integer (with or without thousands separators) with an optional decimal part, or a
-# bare decimal part (".5"). A trailing "." without digits is punctuation and is not matched.
-_NUMBER = re.compile(
-    r"(?:(?<![\w)\]}])-)?"
-    r"(?<![\w.])"  # not inside a longer number or word
-    r"(?:\d+/\d+(?![\d.])|(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?|\.\d+)"
-)
+# --- math-verify -----------------------------------------------------------------------------------------
 
 
-def extract_answer(text: str) -> tuple[str | None, str]:
-    """The final answer in `text` and the rule that found it (see the module docstring)."""
-    if not text:
-        return None, "none"
-    if answer := final_answer(text):
-        return answer, "result"
-    if answer := last_boxed(text):
-        return answer, "boxed"
-    gsm8k = [m.group(1).strip() for m in _GSM8K.finditer(text)]
-    if gsm8k and gsm8k[-1]:
-        return gsm8k[-1], "gsm8k"
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        return numbers[-1].replace(",", ""), "last_number"
-    return None, "none"
+@lru_cache(maxsize=1)
+def _configs() -> dict[str, tuple[Any, ...]]:
+    """math-verify's extraction targets: LaTeX (boxes first, its unit list off) and plain expressions."""
+    from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
-
-# --- equivalence ---------------------------------------------------------------------------------------
-
-_MATH_DELIMITERS = [(r"\(", r"\)"), (r"\[", r"\]"), ("$$", "$$"), ("$", "$")]
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_NUMBER_WITH_WORDS = re.compile(r"(-?\d+(?:\.\d+)?(?:/\d+)?)\s*(?:[A-Za-z][A-Za-z.' -]*)")
-_TEXT_COMMANDS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textnormal|mbox)\s*\{([^{}]*)\}")
-
-
-def _normalise(answer: str) -> str:
-    s = answer.strip()
-    for opening, closing in _MATH_DELIMITERS:
-        if len(s) > len(opening) + len(closing) and s.startswith(opening) and s.endswith(closing):
-            s = s[len(opening) : -len(closing)].strip()
-            break
-    s = s.replace("\\$", "")
-    if s.startswith("$") and "$" not in s[1:]:
-        s = s[1:]  # "$18": a dollar sign, not math mode
-    s = s.replace("\\!", "").replace("{,}", ",")
-    s = re.sub(r"(?<=\d)\\,(?=\d{3})", ",", s)  # 1\,000
-    s = s.strip().rstrip(".").strip()
-    if _THOUSANDS.fullmatch(s):
-        s = s.replace(",", "")
-    if (m := _NUMBER_WITH_WORDS.fullmatch(s)) and not re.search(r"\\|\^|_|=", s):
-        s = m.group(1)
-    return s
-
-
-def _canonical_string(answer: str) -> str:
-    s = _TEXT_COMMANDS.sub(r"\1", answer)
-    s = re.sub(r"[\s{}$]|\\[,;:! ]", "", s)
-    return s.lower()
+    normalization = NormalizationConfig(
+        basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+    )
+    latex = LatexExtractionConfig(boxed_match_priority=0, normalization_config=normalization)
+    expr = ExprExtractionConfig()
+    return {"latex": (latex,), "expr": (expr,), "text": (latex, expr)}
 
 
 def _quiet_math_verify() -> None:
@@ -147,54 +136,259 @@ def _quiet_math_verify() -> None:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 
-@lru_cache(maxsize=8192)
-def _parse(answer: str) -> tuple[Any, ...]:
-    """math-verify's reading of a normalised answer (see the module docstring), () when it finds none."""
+def _mv_parse(text: str, targets: str) -> list[Any]:
     from math_verify import parse
 
     _quiet_math_verify()
+    try:
+        return parse(text, _configs()[targets], parsing_timeout=None)
+    except Exception:  # noqa: BLE001 - math-verify raises assorted errors on garbage
+        return []
 
-    def read(text: str) -> list:
-        try:
-            return parse(text, parsing_timeout=None)
-        except Exception:  # noqa: BLE001 - math-verify raises assorted errors on garbage
-            return []
 
-    if not answer:
+# --- extraction ----------------------------------------------------------------------------------------
+
+_GSM8K = re.compile(r"####[ \t]*([^\n]*)")
+# Minerva's answer sentence (lm-evaluation-harness minerva_math; math-verify's priority-0 pattern).
+_MINERVA = re.compile(r"final answer is[:\s]*([^\n]{1,300}?)\s*\.?\s*I hope", re.IGNORECASE)
+
+
+def _marked_answers(text: str) -> tuple[list[str], str]:
+    """Rules 1-3 of the module docstring: the answers an explicit marker gives, or ([], "none")."""
+    if block := final_answer(text):
+        return (boxed_run(block) or [block]), "result"
+    boxed = boxed_run(text)
+    minerva = [m for m in _MINERVA.finditer(text) if m.group(1).strip()]
+    if minerva and (not boxed or minerva[-1].end() > boxes(text)[-1].end):
+        return [minerva[-1].group(1).strip()], "final_answer"
+    if boxed:
+        return boxed, "boxed"
+    gsm8k = [m.group(1).strip() for m in _GSM8K.finditer(text)]
+    if gsm8k and gsm8k[-1]:
+        return [gsm8k[-1]], "gsm8k"
+    return [], "none"
+
+
+def extract_answers(text: str) -> tuple[list[str], str]:
+    """The final answer(s) in `text` and the rule that found them (see the module docstring)."""
+    if not text or not text.strip():
+        return [], "none"
+    answers, rule = _marked_answers(text)
+    if answers:
+        return answers, rule
+    found = _mv_parse(_join_thousands(text, plain_space=False), "text")
+    if found:
+        answer = found[-1] if isinstance(found[-1], str) else str(found[0])
+        if answer.strip():
+            return [answer.strip()], "answer"
+    return [], "none"
+
+
+def extract_answer(text: str) -> tuple[str | None, str]:
+    """The final answer in `text` (several joined by ", ") and the rule that found it."""
+    answers, rule = extract_answers(text)
+    return (", ".join(answers) if answers else None), rule
+
+
+def gold_answers(gold: str) -> list[str]:
+    """The answer(s) a gold gives: its boxes, [RESULT] block, Minerva sentence or `#### ` line, or itself."""
+    answers, _ = _marked_answers(gold)
+    return answers or [gold.strip()]
+
+
+# --- normalisation -------------------------------------------------------------------------------------
+
+_DELIMITERS = [("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")]
+_HAS_DELIMITER = re.compile(r"(?<!\\)\$|\\\(|\\\[")
+_CURRENCY = "$€£¥₹"
+
+# Between two digit groups of a number: `{,}`, `,\!` (spaces around), LaTeX spaces (`\,` `\ ` `\;` `\:`
+# `\!` `~` `\thinspace`), unicode thin and no-break spaces, optionally a plain space (answers only).
+_SEPARATOR = r"\{,\}(?:\s*\\!)?|,\s*\\!\s*|(?:\\[,;: !]|~|\\thinspace\b|[\u2009\u202f\u00a0])\s*"
+_PLAIN_SPACE = r"| (?=\d{3}(?!\d))"
+_GROUPED = {
+    plain: re.compile(r"(?<![\d.,])\d{1,3}(?:(?:" + _SEPARATOR + (_PLAIN_SPACE if plain else "") + r")\d{3})+(?!\d)")
+    for plain in (False, True)
+}
+_NOT_DIGIT = re.compile(r"\D")
+
+
+def _join_thousands(text: str, plain_space: bool = True) -> str:
+    return _GROUPED[plain_space].sub(lambda m: _NOT_DIGIT.sub("", m.group(0)), text)
+
+
+# Units. A word after a quantity is a unit unless it is math; single letters are never units.
+_MATH_WORDS = frozenset(
+    "pi i e j and or to of percent percentage pct inf infinity sin cos tan cot sec csc log ln exp sqrt mod "
+    "dx dy dt".split()
+)
+_UNIT_ABBREVIATIONS = frozenset(
+    "cm mm km nm dm kg mg ml cl dl ft in yd mi lb lbs oz hr hrs min mins sec secs ms mph kph kmh km/h m/s "
+    "sq cu cc gal qt kw kwh mb gb am pm rs usd".split()
+)
+_UNIT_WORD = r"[A-Za-z][A-Za-z'/\-]*\.?"
+_TRAILING_WORDS = re.compile(
+    rf"(?<![\\A-Za-z])({_UNIT_WORD}(?:\s+{_UNIT_WORD})*)\s*(?:\^\s*\{{?\s*[23]\s*\}}?|[²³])?\s*$"
+)
+_TRAILING_TEXT = re.compile(
+    r"\\(?:text|textnormal|textrm|textit|textbf|textup|mbox|mathrm|operatorname)\s*\{([^{}]*)\}"
+    r"\s*(?:\^\s*\{?\s*[23]\s*\}?|[²³])?\s*$"
+)
+_TRAILING_SPACE = re.compile(r"(?:\\[,;: !]|\\quad|\\qquad|~|\s)+$")
+_DIGIT = re.compile(r"\d")
+_UNIT_MAX_ANSWER = 300  # longer "answers" are prose: no unit to strip (and no quadratic regex search)
+
+
+def _unit_word(word: str, glued: bool) -> bool:
+    w = word.strip(".'-").lower()
+    if not w or w in _MATH_WORDS:
+        return False
+    if w in _UNIT_ABBREVIATIONS or (w.endswith("s") and w[:-1] in _UNIT_ABBREVIATIONS):
+        return True
+    return not glued and sum(char.isalpha() for char in w) >= 3
+
+
+def _strip_unit(s: str) -> str:
+    """`s` without one trailing unit (see the module docstring), or `s`."""
+    if len(s) > _UNIT_MAX_ANSWER:
+        return s
+    if m := _TRAILING_TEXT.search(s):
+        rest, words = s[: m.start()], m.group(1).split()
+        if words and _DIGIT.search(rest):
+            letter = len(words) == 1 and len(words[0]) == 1 and words[0].isalpha()
+            if (letter and words[0].lower() not in "iej") or all(
+                w.strip(".").replace("/", "").isalpha() and w.lower() not in _MATH_WORDS and len(w) >= 2 for w in words
+            ):
+                return _TRAILING_SPACE.sub("", rest)
+        return s
+    if m := _TRAILING_WORDS.search(s):
+        rest, words = s[: m.start()], m.group(1).split()
+        glued = bool(rest) and not rest[-1].isspace()
+        if _DIGIT.search(rest) and _unit_word(words[0], glued) and all(_unit_word(w, glued=False) for w in words[1:]):
+            return _TRAILING_SPACE.sub("", rest)
+    return s
+
+
+def _unwrap(s: str) -> str:
+    """`s` without math delimiters or a box around the whole of it."""
+    while True:
+        s = s.strip()
+        for opening, closing in _DELIMITERS:
+            inner = s[len(opening) : -len(closing)]
+            if len(s) > len(opening) + len(closing) and s.startswith(opening) and s.endswith(closing):
+                if not _HAS_DELIMITER.search(inner):
+                    s = inner
+                    break
+        else:
+            found = boxes(s)
+            if len(found) == 1 and found[0].start == 0 and found[0].end == len(s) and found[0].content:
+                s = found[0].content
+                continue
+            return s
+
+
+def _normalise(answer: str) -> str:
+    s = answer
+    for _ in range(3):
+        before = s
+        s = _unwrap(s).replace("\\$", "")
+        if s[:1] in _CURRENCY and not _HAS_DELIMITER.search(s[1:]):
+            s = s[1:].lstrip()  # "$18": a dollar sign, not math mode
+        if s[-1:] == "$" and not _HAS_DELIMITER.search(s[:-1]):
+            s = s[:-1].rstrip()  # "18$"
+        s = _join_thousands(s).strip()
+        if s.endswith(".") and not s.endswith(".."):
+            s = s[:-1].rstrip()
+        s = _strip_unit(s)
+        if s == before:
+            break
+    return s.strip()
+
+
+_TEXT_COMMANDS = re.compile(r"\\(?:text|textbf|textnormal|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\s|\$|\\[,;:! ]|\\(?:left|right|displaystyle)\b")
+_TEXT_ANSWER = re.compile(r"[A-Za-z][A-Za-z()'.\-]+")
+
+
+def _canonical_string(answer: str) -> str:
+    s = _TEXT_COMMANDS.sub(r"\1", answer)
+    s = _SPACING.sub("", s).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return s.casefold() if _TEXT_ANSWER.fullmatch(s) else s
+
+
+# --- equivalence ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _read(answer: str) -> tuple[Any, ...]:
+    """math-verify's reading of one answer (see the module docstring), () when it finds none."""
+    s = _normalise(answer)
+    if not s:
         return ()
+    if _HAS_DELIMITER.search(s):  # math inside prose: math-verify finds it
+        return tuple(_mv_parse(s, "text"))
+    flat = " ".join(s.split())
     # LaTeX first; plain text only when LaTeX finds nothing (plain reading picks numbers out of text:
     # it reads "1+x^2" as 1, so it must not override a LaTeX reading).
-    return tuple(read(f"${answer}$") or read(answer))
+    return tuple(_mv_parse(f"${flat}$", "latex") or _mv_parse(flat, "expr"))
 
 
-def _judge(prediction: str, gold: str) -> tuple[bool, str]:
+def _read_all(answers: Sequence[str]) -> list[Any]:
+    """One answer: math-verify's readings of it. Several: the set of their values (sets flattened, as
+    math-verify does with "$1$ and $2$"); [] when one of them cannot be read."""
+    if len(answers) == 1:
+        return list(_read(answers[0]))
+    from latex2sympy2_extended.sets import FiniteSet
+    from sympy import Basic, MatrixBase
+
+    values: list[Any] = []
+    for answer in answers:
+        readings = _read(answer)
+        if not readings or not isinstance(readings[0], (Basic, MatrixBase)):
+            return []
+        value = readings[0]
+        values.extend(value.args if isinstance(value, FiniteSet) else [value])
+    return [FiniteSet(*values)]
+
+
+def _judge(predictions: Sequence[str], golds: Sequence[str]) -> tuple[bool, str]:
     from math_verify import verify
 
-    pred_norm, gold_norm = _normalise(prediction), _normalise(gold)
-    if _canonical_string(pred_norm) == _canonical_string(gold_norm) and pred_norm:
-        return True, "string_match"
-    gold_parsed, pred_parsed = _parse(gold_norm), _parse(pred_norm)
+    predictions = [p for p in predictions if p.strip()]
+    golds = [g for g in golds if g.strip()]
+    if not predictions or not golds:
+        return False, "unparseable"
+    for pick in (lambda a: a, _normalise):
+        pred_key = "\x1f".join(_canonical_string(pick(p)) for p in predictions)
+        if pred_key and pred_key == "\x1f".join(_canonical_string(pick(g)) for g in golds):
+            return True, "string_match"
+    gold_parsed, pred_parsed = _read_all(golds), _read_all(predictions)
     if not gold_parsed or not pred_parsed:
         return False, "unparseable"
-    if verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None):
+    if verify(gold_parsed, pred_parsed, timeout_seconds=None):
         return True, "match"
     return False, "mismatch"
 
 
 def is_equivalent(prediction: str, gold: str) -> bool:
-    """Whether the answer `prediction` equals `gold` (both answers, not whole solutions).
+    """Whether the answer `prediction` equals `gold` (both answers, not whole solutions; an answer given as
+    boxes is its boxes).
 
     Runs in the calling process WITHOUT a time limit: use `grade_batch` on untrusted outputs."""
-    return _judge(prediction, gold)[0]
+    return _judge(gold_answers(prediction), gold_answers(gold))[0]
 
 
 def grade_one(prediction_text: str, gold: str) -> MathVerdict:
-    """Extract the answer from a whole output and judge it; in-process, no time limit, never raises."""
-    extracted, rule = extract_answer(prediction_text)
-    if extracted is None:
-        return MathVerdict(None, rule, False, "no_answer")
+    """Extract the answer(s) from a whole output and judge them; in-process, no time limit, never raises."""
     try:
-        correct, reason = _judge(extracted, gold)
+        answers, rule = extract_answers(prediction_text)
+    except Exception as exc:  # noqa: BLE001 - a reply that breaks the extraction is a wrong answer
+        return MathVerdict(None, "none", False, f"error: {type(exc).__name__}")
+    if not answers:
+        return MathVerdict(None, rule, False, "no_answer")
+    extracted = ", ".join(answers)
+    try:
+        correct, reason = _judge(answers, gold_answers(gold))
     except Exception as exc:  # noqa: BLE001 - an answer that breaks sympy is a wrong answer, not a crash
         return MathVerdict(extracted, rule, False, f"error: {type(exc).__name__}")
     return MathVerdict(extracted, rule, correct, reason)
@@ -313,8 +507,9 @@ def grade_batch(
         nonlocal remaining
         worker.kill()
         index = worker.pending.popleft()
-        extracted, rule = extract_answer(pairs[index][0])
-        results[index] = MathVerdict(extracted, rule, False, reason)
+        # The marker rules only: math-verify's extraction may be what never finished.
+        answers, rule = _marked_answers(pairs[index][0])
+        results[index] = MathVerdict(", ".join(answers) if answers else None, rule, False, reason)
         remaining -= 1
         if worker.pending:
             queue.appendleft([(i, *pairs[i]) for i in worker.pending])
