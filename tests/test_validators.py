@@ -50,8 +50,8 @@ def test_validators_and_graders_read_fences_alike():
     reply = "Intro.\n```Python\nx = 1\n```\nthen\n```js\nlet y;\n```\n```py\nz = 2\n```"
     # One pattern: the same blocks, tags as written.
     assert [lang for lang, _ in v.code_blocks(reply)] == ["python", "js", "py"]  # validators lowercase
-    # The graders take Python blocks, tags as written: "Python" is not one (yet), "js" never is.
-    assert extract_code(reply) == "z = 2\n"
+    # The graders take Python blocks, tags in any case ("Python", "py"); "js" never is.
+    assert extract_code(reply) == "x = 1\n\n\nz = 2\n"
     assert extract_code("```\nprint(1)\n```") == "print(1)\n"  # an untagged block is Python
     assert extract_code("no fences at all") == "no fences at all"
     assert reason(v.check_code, "```Python\ndef f(:\n```") == "code_syntax_error"  # here "Python" is Python

