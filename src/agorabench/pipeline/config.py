@@ -90,12 +90,12 @@ class ReferenceConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     benchmarks: dict[Domain, list[str]] = Field(
         default_factory=lambda: {
-            "math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval", "arena_hard"],
+            "math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval", "arena_hard_v2.0"],
         }
     )
     limit: int | None = Field(None, ge=1, description="items per benchmark (a seeded subset); default all")
     max_tokens: int | None = Field(None, ge=1, description="cap on new tokens per answer (paper: 1024)")
-    judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard (e.g. gpt-4o)")
+    judge: str | None = Field(None, description="judge for alpaca_eval / arena_hard_* (e.g. gpt-4o)")
     backend: str = Field("local", description="the in-process backend that runs students and checkpoints (local, vllm)")
     score_generators: bool = Field(
         True,
@@ -203,7 +203,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "generation": {"seeds": {f"{m}/{d}": sources for (m, d), sources in PAPER_SEED_SOURCES.items()}},
         "student": {"base": "meta-llama/Llama-3.1-8B", "recipe": "agorabench", "launch": "fsdp", "num_processes": 4},
         "reference": {"model": "meta-llama/Llama-3.1-8B-Instruct"},
-        "evaluation": {"judge": "gpt-4o", "backend": "vllm"},
+        # Arena-Hard v0.1, the version of the paper's time, with its official judge (also AlpacaEval 2.0's).
+        "evaluation": {
+            "benchmarks": {
+                "math": ["gsm8k", "math"], "code": ["mbpp", "humaneval"], "general": ["alpaca_eval", "arena_hard_v0.1"],
+            },
+            "judge": "openai:gpt-4-1106-preview", "backend": "vllm",
+        },
     },
     # Offline on 2 CPU cores: the embedded generator teaches the embedded student the general domain (the two
     # settings where SmolLM2-135M writes valid data; docs/settings.md), scored on the offline benchmarks.

