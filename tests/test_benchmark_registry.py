@@ -227,8 +227,11 @@ def test_grading_version_follows_the_grader_and_the_benchmark(monkeypatch):
 
 
 def test_judged_graders_carry_the_judge_prompt_version(monkeypatch):
-    for name in ("alpaca_eval", "arena_hard"):
-        assert GRADERS[name].version == graders.judged_version("1")
-        assert GRADERS[name].version.endswith(f"prompts{prompts.PROMPT_VERSION}")
+    from agorabench.evaluation.judges import arena_hard_prompts
+
+    assert GRADERS["alpaca_eval"].version == graders.judged_version("2")
+    assert GRADERS["alpaca_eval"].version.endswith(f"prompts{prompts.PROMPT_VERSION}")
+    # Arena-Hard sends upstream's prompts (their own version), not ours.
+    assert GRADERS["arena_hard"].version == f"2+arena_hard_prompts{arena_hard_prompts.PROMPT_VERSION}"
     monkeypatch.setattr(prompts, "PROMPT_VERSION", "99")
     assert graders.judged_version("1") == "1+prompts99"

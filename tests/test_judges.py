@@ -65,6 +65,11 @@ def _answers(body: dict) -> tuple[str, str, str]:
         b = re.search(rf"<{tag}_B>\n(.*?)\n</{tag}_B>", text, re.DOTALL)
         if a and b:
             return mode, a.group(1), b.group(1)
+    # Arena-Hard's upstream template (evaluation/judges/arena_hard_prompts.py).
+    a = re.search(r"<\|The Start of Assistant A's Answer\|>\n(.*?)\n<\|The End of Assistant A's Answer\|>", text, re.S)
+    b = re.search(r"<\|The Start of Assistant B's Answer\|>\n(.*?)\n<\|The End of Assistant B's Answer\|>", text, re.S)
+    if a and b:
+        return "graded", a.group(1), b.group(1)
     raise AssertionError(f"not a judge request: {text[:200]!r}")
 
 
@@ -260,10 +265,16 @@ def alpaca_outputs(ids_long: list[str], ids_short: list[str]) -> dict[str, str]:
     return outputs
 
 
+def judge_ours(*args, **kwargs):
+    """AlpacaEval judged with our prompt, which the fake judges here read (tests/test_alpaca_eval.py: the
+    official one)."""
+    return judge_alpaca_eval(*args, prompt="agorabench", **kwargs)
+
+
 def test_alpaca_eval_random_order_with_a_length_biased_judge(tmp_path):
     outputs = alpaca_outputs(["0", "1", "2", "3", "4", "5"], ["6", "7"])
     with FakeServer(responder=longer_wins) as server:
-        result = judge_alpaca_eval(
+        result = judge_ours(
             outputs, fake_judge(server.openai_base_url), tmp_path / "out", engine=engine(tmp_path)
         )
         assert server.stats()["requests"] == 8  # one order per instruction
@@ -281,7 +292,7 @@ def test_alpaca_eval_random_order_with_a_length_biased_judge(tmp_path):
 def test_alpaca_eval_both_orders_cancel_a_position_biased_judge(tmp_path):
     outputs = alpaca_outputs(["0", "1"], ["2", "3"])
     with FakeServer(responder=always_first) as server:
-        result = judge_alpaca_eval(
+        result = judge_ours(
             outputs,
             fake_judge(server.openai_base_url),
             tmp_path / "out",
@@ -300,13 +311,13 @@ def test_judgments_are_cached_and_resumed(tmp_path):
     outputs = alpaca_outputs(["10", "11", "12"], ["13"])
     with FakeServer(responder=longer_wins) as server:
         judge = fake_judge(server.openai_base_url)
-        first = judge_alpaca_eval(outputs, judge, tmp_path / "one", engine=engine(tmp_path))
+        first = judge_ours(outputs, judge, tmp_path / "one", engine=engine(tmp_path))
         sent = server.stats()["requests"]
         assert sent == 4 and first.requests_sent == 4
         # Same folder: resume, nothing left to do.
-        again = judge_alpaca_eval(outputs, judge, tmp_path / "one", engine=engine(tmp_path))
+        again = judge_ours(outputs, judge, tmp_path / "one", engine=engine(tmp_path))
         # Another folder, same requests: every answer comes from the request cache.
-        other = judge_alpaca_eval(outputs, judge, tmp_path / "two", engine=engine(tmp_path))
+        other = judge_ours(outputs, judge, tmp_path / "two", engine=engine(tmp_path))
         assert server.stats()["requests"] == sent
     assert again.requests_sent == 0 and again.cached_responses == 0
     assert other.requests_sent == 0 and other.cached_responses == 4
@@ -317,16 +328,16 @@ def test_judgments_are_cached_and_resumed(tmp_path):
 def test_a_folder_of_other_outputs_is_refused(tmp_path):
     with FakeServer(responder=longer_wins) as server:
         judge = fake_judge(server.openai_base_url)
-        judge_alpaca_eval(alpaca_outputs(["0"], ["1"]), judge, tmp_path / "out", engine=engine(tmp_path))
+        judge_ours(alpaca_outputs(["0"], ["1"]), judge, tmp_path / "out", engine=engine(tmp_path))
         with pytest.raises(AgorabenchError, match="different task"):
-            judge_alpaca_eval(alpaca_outputs(["1"], ["0"]), judge, tmp_path / "out", engine=engine(tmp_path))
+            judge_ours(alpaca_outputs(["1"], ["0"]), judge, tmp_path / "out", engine=engine(tmp_path))
 
 
 def test_garbage_verdicts_are_retried_then_failed_with_a_reason(tmp_path):
     outputs = alpaca_outputs(["0", "1"], ["2"])
     outputs["3"] = "UNJUDGEABLE"
     with FakeServer(responder=longer_wins) as server:
-        result = judge_alpaca_eval(
+        result = judge_ours(
             outputs, fake_judge(server.openai_base_url), tmp_path / "out", engine=engine(tmp_path)
         )
         prompts = server.stats()["prompts"]
@@ -366,10 +377,12 @@ def test_arena_hard_both_orders_per_category_baselines(tmp_path):
     assert len(seen) == 10  # two games per question
     records = read_jsonl(tmp_path / "out" / "records.jsonl")
     assert sorted(r["id"] for r in records) == sorted(f"{q}:model_{p}" for q in hard + creative for p in "AB")
-    assert result.verdicts == {"much_better": 8, "better": 0, "tie": 0, "worse": 0, "much_worse": 2}
-    # 4 questions won decisively in both games (weight 3 each), 1 lost decisively in both.
-    assert result.score == pytest.approx(80.0, abs=1e-3)
-    assert result.rating == pytest.approx(1000 + 400 * math.log10(4), abs=0.1)
+    # The headline is hard_prompt alone (never pooled with creative writing's other baseline): 2 questions
+    # won decisively in both games (weight 3 each), 1 lost decisively in both.
+    assert result.headline_category == "hard_prompt" and result.baseline == "o3-mini-2025-01-31"
+    assert result.verdicts == {"much_better": 4, "better": 0, "tie": 0, "worse": 0, "much_worse": 2}
+    assert result.score == pytest.approx(200 / 3, abs=1e-3)
+    assert result.rating == pytest.approx(1000 + 400 * math.log10(2), abs=0.1)
     assert result.ci_low <= result.score <= result.ci_high
     assert result.position_consistency == 1.0
     assert result.by_category["hard_prompt"]["baseline"] == "o3-mini-2025-01-31"
@@ -379,7 +392,7 @@ def test_arena_hard_both_orders_per_category_baselines(tmp_path):
     # Creative writing gets the judge prompt without the "solve it first" step.
     for body in seen:
         question = next(q for q in data.questions if q.prompt in last_user_text(body))
-        solve_first = "work out your own answer" in body["messages"][0]["content"]
+        solve_first = "generating your own answer" in body["messages"][0]["content"]
         assert solve_first == (question.category == "hard_prompt")
 
 
@@ -417,15 +430,15 @@ def test_lc_win_rate_closed_form():
         won = (i % 10 != 0) if longer else (i % 2 == 0)
         annotations.append(Annotation(str(i), float(won), 1500 if longer else 500, 1000))
     assert win_rate(annotations) == pytest.approx(70.0)
-    lc = length_controlled_win_rate(annotations, l2=0.0)
+    lc = length_controlled_win_rate(annotations, penalty="none")
     logit = math.log(0.9 / 0.1)
     assert lc.win_rate == pytest.approx(100 / (1 + math.exp(-logit / 2)), abs=1e-6)  # = 75.0
-    assert lc.coefficients["length"] > 0
+    assert lc.coefficients["length"] < 0  # on tanh((reference - model length) / std), as alpaca_eval's
 
 
 def test_lc_win_rate_equals_raw_without_length_differences():
     annotations = [Annotation(str(i), float(i % 4 != 0), 300, 300) for i in range(40)]
-    assert length_controlled_win_rate(annotations, l2=0.0).win_rate == pytest.approx(
+    assert length_controlled_win_rate(annotations, penalty="none").win_rate == pytest.approx(
         win_rate(annotations), abs=1e-6
     )
 

@@ -425,12 +425,23 @@ def test_scores_from_eval_dir_fractional_scores(tmp_path, fractional_benchmark):
     ("name", "rows"),
     [
         ("alpaca_eval", [{"id": "1", "preference": 1.0}, {"id": "2", "preference": 0.0}]),  # LC win rate
-        ("arena_hard", [{"id": "1"}, {"id": "2"}]),  # no per-item fields at all
-        ("gsm8k", None),  # no results.jsonl
+        ("arena_hard_v0.1", [{"id": "1"}, {"id": "2"}]),  # rows without the grader's fields
     ],
 )
-def test_scores_from_eval_dir_judged(tmp_path, name, rows):
-    scores = scores_from_eval_dir(write_eval_dir(tmp_path / name, rows, 37.5, ci=(30.0, 45.0), n=2))
+def test_scores_from_eval_dir_judged_reads_rows_and_the_graders_refit(tmp_path, name, rows):
+    from agorabench.data.benchmarks import get_benchmark
+    from agorabench.evaluation.graders import get_grader
+
+    folder = write_eval_dir(tmp_path / name, rows, 37.5, ci=(30.0, 45.0), n=2, benchmark=name)
+    scores = scores_from_eval_dir(folder)
+    assert (scores.value, scores.ci, scores.n, scores.item_scores) == (37.5, (30.0, 45.0), 2, None)
+    assert list(scores.rows) == ["1", "2"] and all(scores.rows[r["id"]].items() >= r.items() for r in rows)
+    assert scores.resample is get_grader(get_benchmark(name).grader).resampled_scores is not None
+
+
+def test_scores_from_eval_dir_without_results_has_no_rows(tmp_path):
+    folder = write_eval_dir(tmp_path / "g", None, 37.5, ci=(30.0, 45.0), n=2, benchmark="gsm8k")
+    scores = scores_from_eval_dir(folder)
     assert scores == BenchmarkScores(37.5, ci=(30.0, 45.0), item_scores=None, n=2)
 
 

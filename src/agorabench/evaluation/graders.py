@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agorabench.data.benchmarks import BenchmarkData, get_benchmark
-from agorabench.data.code_fences import PYTHON_TAGS, fenced_blocks
 from agorabench.errors import AgorabenchError
 from agorabench.evaluation.judges import prompts
 from agorabench.llm.config import GeneratorConfig
@@ -109,42 +108,29 @@ def _grade_math(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext)
 # --- code ----------------------------------------------------------------------------------------------
 
 
-def extract_code(output: str) -> str:
-    """The code of a reply: its Python (or untagged) fenced blocks joined, or the reply itself when it has
-    none. Tags are matched as written: a "```Python" block is not Python here."""
-    blocks = [code for tag, code in fenced_blocks(output) if tag in PYTHON_TAGS]
-    return "\n\n".join(blocks) if blocks else output
+def extract_code(output: str, roots: Sequence[str] = ()) -> str:
+    """The code of a reply (`code_grader.extract_code`): its Python fenced blocks, tags in any case; with
+    ``roots``, only the imports and definitions they reach (evalplus' sanitizer)."""
+    from agorabench.evaluation.code_grader import extract_code as extract
+
+    return extract(output, roots)
 
 
 def _grade_humaneval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
-    from agorabench.evaluation.code_grader import humaneval_harness, run_harnesses
+    """HumanEval and HumanEval+ (`code_grader.grade_humaneval`)."""
+    from agorabench.evaluation.code_grader import grade_humaneval
 
-    completions = ["\n" + extract_code(outputs[item["id"]]) for item in data.items]
-    harnesses = [
-        humaneval_harness(item["prompt"], completion, item["test"], item["entry_point"])
-        for item, completion in zip(data.items, completions, strict=True)
-    ]
-    results = run_harnesses(harnesses, workers=ctx.workers)
-    items = [
-        {"id": item["id"], "passed": r.passed, "verdict": r.reason, "extracted": completion[:2000]}
-        for item, r, completion in zip(data.items, results, completions, strict=True)
-    ]
-    score, scores = _accuracy([r.passed for r in results])
+    items = grade_humaneval(data.items, [outputs[item["id"]] for item in data.items], workers=ctx.workers)
+    score, scores = _accuracy([row["passed"] for row in items])
     return Graded(items, score, "pass@1", scores)
 
 
 def _grade_mbpp(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
-    from agorabench.evaluation.code_grader import mbpp_harness, run_harnesses
+    """MBPP and MBPP+ (`code_grader.grade_mbpp`)."""
+    from agorabench.evaluation.code_grader import grade_mbpp
 
-    harnesses = [
-        mbpp_harness(extract_code(outputs[item["id"]]), item["tests"], item["setup"]) for item in data.items
-    ]
-    results = run_harnesses(harnesses, workers=ctx.workers)
-    items = [
-        {"id": item["id"], "passed": r.passed, "verdict": r.reason}
-        for item, r in zip(data.items, results, strict=True)
-    ]
-    score, scores = _accuracy([r.passed for r in results])
+    items = grade_mbpp(data.items, [outputs[item["id"]] for item in data.items], workers=ctx.workers)
+    score, scores = _accuracy([row["passed"] for row in items])
     return Graded(items, score, "pass@1", scores)
 
 
@@ -171,23 +157,49 @@ def _needs_judge(ctx: GradeContext, name: str) -> GeneratorConfig:
 
 
 def _grade_alpaca_eval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    """AlpacaEval 2.0's LC win rate, by the GLM the data allow (named in the metric); per-question rows
+    (preference, both lengths, difficulty, the GLM's C, gamed-baseline rows) for the paired bootstrap."""
     from agorabench.evaluation.judges.alpaca_eval import judge_alpaca_eval
 
     judge = _needs_judge(ctx, "alpaca_eval")
-    result = judge_alpaca_eval(outputs, judge, ctx.out_dir / "judge", data=data.raw, seed=ctx.seed)
-    items = [{"id": a.id, "preference": getattr(a, "preference", None)} for a in result.annotations]
-    return Graded(
-        items, result.lc_win_rate, "length-controlled win rate", extra=result.to_dict(), ci=result.lc_ci
+    raw = data.raw
+    result = judge_alpaca_eval(
+        outputs, judge, ctx.out_dir / "judge", data=raw, seed=ctx.seed,
+        prompt=raw.judge_prompt or "auto", instruction_difficulty=raw.instruction_difficulty,
+        gamed_baselines=raw.gamed_baselines, lc_model=raw.lc_model,
     )
+    return Graded(result.rows, result.lc_win_rate, f"length-controlled win rate ({result.lc_model})",
+                  extra=result.to_dict(), ci=result.lc_ci)
+
+
+def _resample_alpaca_eval(rows: Sequence[Mapping[str, Any]], draws: np.ndarray) -> np.ndarray:
+    from agorabench.evaluation.judges.alpaca_eval import resampled_lc_win_rates
+
+    return resampled_lc_win_rates(rows, draws)
 
 
 def _grade_arena_hard(data: BenchmarkData, outputs: dict[str, str], ctx: GradeContext) -> Graded:
+    """Arena-Hard v0.1 or v2.0 (as `data.raw` says): the headline against one baseline (v2.0: hard_prompt
+    alone), per-question rows (category, both games' verdicts from the model's side, weighted points)."""
     from agorabench.evaluation.judges.arena_hard import judge_arena_hard
 
-    judge = _needs_judge(ctx, "arena_hard")
+    judge = _needs_judge(ctx, data.name)
     result = judge_arena_hard(outputs, judge, ctx.out_dir / "judge", data=data.raw, seed=ctx.seed)
-    return Graded([], result.score, "score vs baseline (Bradley-Terry)", extra=result.to_dict(),
+    return Graded(result.rows, result.score, result.metric, extra=result.to_dict(),
                   ci=(result.ci_low, result.ci_high))
+
+
+def _resample_arena_hard(rows: Sequence[Mapping[str, Any]], draws: np.ndarray) -> np.ndarray:
+    from agorabench.evaluation.judges.arena_hard import resampled_headline
+
+    return resampled_headline(rows, draws)
+
+
+def _arena_hard_version() -> str:
+    """Its own version and that of upstream's judge prompts it sends (`arena_hard_prompts`)."""
+    from agorabench.evaluation.judges import arena_hard_prompts
+
+    return f"2+arena_hard_prompts{arena_hard_prompts.PROMPT_VERSION}"
 
 
 def judged_version(version: str) -> str:
@@ -195,9 +207,9 @@ def judged_version(version: str) -> str:
     return f"{version}+prompts{prompts.PROMPT_VERSION}"
 
 
-register_grader(Grader("math", "1", _grade_math))
-register_grader(Grader("humaneval", "1", _grade_humaneval))
-register_grader(Grader("mbpp", "1", _grade_mbpp))
+register_grader(Grader("math", "2", _grade_math))
+register_grader(Grader("humaneval", "2", _grade_humaneval))
+register_grader(Grader("mbpp", "2", _grade_mbpp))
 register_grader(Grader("ifeval", "1", _grade_ifeval))
-register_grader(Grader("alpaca_eval", judged_version("1"), _grade_alpaca_eval))
-register_grader(Grader("arena_hard", judged_version("1"), _grade_arena_hard))
+register_grader(Grader("alpaca_eval", judged_version("2"), _grade_alpaca_eval, _resample_alpaca_eval))
+register_grader(Grader("arena_hard", _arena_hard_version(), _grade_arena_hard, _resample_arena_hard))

@@ -9,9 +9,9 @@ A backend turns chat `messages` plus `SamplingParams` into a `Completion`. It do
 from __future__ import annotations
 
 import abc
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Role = Literal["system", "user", "assistant"]
 
@@ -38,6 +38,18 @@ class SamplingParams(BaseModel):
     # byte-identical requests (hits the cache) and a retry after a rejected output sends a new one.
     seed: int | None = None
     repetition_penalty: float = Field(1.0, gt=0.0)
+    # Also return the log-probabilities of this many most likely alternatives of the first output token
+    # (OpenAI's `logprobs`/`top_logprobs`, which vLLM speaks too): `Completion.top_logprobs`. Backends that
+    # have none (Anthropic, the embedded and transformers backends) ignore it. Left out of every dump while
+    # unset, so request-cache keys and run identities of requests without it are what they always were.
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_top_logprobs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("top_logprobs") is None:
+            data.pop("top_logprobs", None)
+        return data
 
 
 class Usage(BaseModel):
@@ -55,6 +67,9 @@ class Completion(BaseModel):
     finish_reason: FinishReason
     usage: Usage
     model: str
+    # The first output token's most likely alternatives, token -> natural-log probability (the sampled
+    # token included), when the request asked (`SamplingParams.top_logprobs`) and the backend gives them.
+    top_logprobs: dict[str, float] | None = None
 
 
 def normalise_finish_reason(reason: str | None) -> FinishReason:

@@ -43,7 +43,25 @@ def request_body(model: str, messages: list[Message], params: SamplingParams) ->
         request["seed"] = params.seed
     if params.repetition_penalty != 1.0:
         request["repetition_penalty"] = params.repetition_penalty  # vLLM/SGLang extension
+    if params.top_logprobs is not None:
+        request["logprobs"] = True
+        request["top_logprobs"] = params.top_logprobs
     return request
+
+
+def first_token_logprobs(choice: dict) -> dict[str, float] | None:
+    """The first output token's alternatives (token -> logprob, the sampled one included) from a choice's
+    `logprobs.content`, or None when the reply carries none."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if not content:
+        return None
+    first = content[0]
+    alternatives: dict[str, float] = {}
+    for entry in [*(first.get("top_logprobs") or []), first]:
+        token, logprob = entry.get("token"), entry.get("logprob")
+        if isinstance(token, str) and isinstance(logprob, int | float) and token not in alternatives:
+            alternatives[token] = float(logprob)
+    return alternatives or None
 
 
 def parse_chat_completion(body: bytes, where: str, model: str) -> Completion:
@@ -60,6 +78,7 @@ def parse_chat_completion(body: bytes, where: str, model: str) -> Completion:
                 completion_tokens=usage.get("completion_tokens") or 0,
             ),
             model=data.get("model") or model,
+            top_logprobs=first_token_logprobs(choice),
         )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise TransientError("malformed", f"{where}: malformed response body") from None

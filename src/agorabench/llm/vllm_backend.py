@@ -13,7 +13,8 @@ The mapping to and from vLLM's types lives in plain functions (`vllm_sampling_kw
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from agorabench.errors import AgorabenchError
@@ -36,10 +37,17 @@ MIN_BATCH = 256  # vLLM fills the GPU from its own queue; more requests per call
 
 
 # What we read from vLLM's RequestOutput / CompletionOutput (structural, so tests need no vLLM).
+class _LogprobLike(Protocol):
+    logprob: float
+    decoded_token: str | None
+
+
 class _CompletionOutputLike(Protocol):
     text: str
     token_ids: Sequence[int]
     finish_reason: str | None
+    # Per output position, token id -> Logprob; set when the request asked for logprobs.
+    logprobs: Sequence[Mapping[int, _LogprobLike]] | None
 
 
 class RequestOutputLike(Protocol):
@@ -56,6 +64,8 @@ def vllm_sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
         "stop": list(params.stop),
         "seed": params.seed,  # per request: the same seed gives the same text whatever else is running
         "repetition_penalty": params.repetition_penalty,
+        # vLLM returns this many top alternatives per position, plus the sampled token.
+        **({"logprobs": params.top_logprobs} if params.top_logprobs is not None else {}),
     }
 
 
@@ -72,7 +82,19 @@ def completion_from_output(output: RequestOutputLike, model: str) -> Completion:
             completion_tokens=len(first.token_ids),
         ),
         model=model,
+        top_logprobs=_first_token_logprobs(getattr(first, "logprobs", None)),
     )
+
+
+def _first_token_logprobs(logprobs: Sequence[Mapping[int, _LogprobLike]] | None) -> dict[str, float] | None:
+    if not logprobs:
+        return None
+    alternatives: dict[str, float] = {}
+    for entry in logprobs[0].values():
+        token = entry.decoded_token
+        if token is not None:  # two token ids that decode alike: keep the likelier
+            alternatives[token] = max(float(entry.logprob), alternatives.get(token, -math.inf))
+    return alternatives or None
 
 
 def engine_kwargs(config: GeneratorConfig, model_path: str) -> dict[str, Any]:

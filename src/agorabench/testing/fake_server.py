@@ -12,8 +12,12 @@ It speaks just enough of both wire formats for the real SDKs to work against it:
     POST /admin/faults          replace the `Faults` (a JSON object of `Faults` fields; missing = default)
 
 What each completion says comes from a `responder(body) -> str` (the parsed request JSON):
-`echo_responder` by default, or `canned_responder(...)` for fixed answers. Failures are injected at
-random, per request, with the probabilities in `Faults` (seeded, so a run is reproducible).
+`echo_responder` by default, or `canned_responder(...)` for fixed answers. A responder may return a
+`Reply` instead, to say which log-probabilities the first token's alternatives have: a chat-completions
+request with `logprobs: true` gets OpenAI's `choices[0].logprobs.content` (one entry per word, the
+first with the `top_logprobs` alternatives asked for; a plain string reply gives its first word
+probability 1). Failures are injected at random, per request, with the probabilities in `Faults`
+(seeded, so a run is reproducible).
 
 `RateLimits` makes it behave like a provider with a quota: every completion answer carries the provider's
 rate-limit headers (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`), counting down within a
@@ -45,6 +49,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -64,6 +69,7 @@ __all__ = [
     "FakeServer",
     "Faults",
     "RateLimits",
+    "Reply",
     "Responder",
     "canned_responder",
     "echo_responder",
@@ -77,7 +83,17 @@ FAULT_KINDS = ("rate_limit", "server_error", "slow", "reset", "malformed", "leng
 
 DEFAULT_MODELS = ("fake-model",)
 
-Responder = Callable[[dict], str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A responder's answer with the first token's alternatives: token -> natural-log probability."""
+
+    text: str
+    top_logprobs: Mapping[str, float] | None = None
+
+
+Responder = Callable[[dict], "str | Reply"]
 
 
 # --------------------------------------------------------------------------- fault configuration
@@ -302,6 +318,22 @@ def _truncate(text: str) -> str:
 # --------------------------------------------------------------------------- wire formats
 
 
+def _logprobs_content(text: str, alternatives: Mapping[str, float] | None, n: int) -> list[dict]:
+    """OpenAI's `logprobs.content` for `text`: one entry per word (with its leading space, as BPE tokens
+    have it); the first carries the `n` likeliest of `alternatives`, the others only themselves."""
+    words = re.findall(r"\s*\S+", text) or ([text] if text else [])
+
+    def entry(token: str, logprob: float) -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    content = []
+    for i, word in enumerate(words):
+        options = dict(alternatives) if i == 0 and alternatives else {word: 0.0}
+        ranked = sorted(options.items(), key=lambda kv: -kv[1])[:n]
+        content.append({**entry(word, options.get(word, 0.0)), "top_logprobs": [entry(t, lp) for t, lp in ranked]})
+    return content
+
+
 def _json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         body=json.dumps(payload).encode(), status=status, headers=headers, content_type="application/json"
@@ -332,20 +364,27 @@ class _OpenAIDialect:
 
     @staticmethod
     def completion(
-        n: int, model: str, text: str, truncated: bool, prompt_tokens: int, completion_tokens: int
+        n: int,
+        model: str,
+        text: str,
+        truncated: bool,
+        prompt_tokens: int,
+        completion_tokens: int,
+        logprobs: list[dict] | None = None,
     ) -> dict:
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "length" if truncated else "stop",
+        }
+        if logprobs is not None:
+            choice["logprobs"] = {"content": logprobs, "refusal": None}
         return {
             "id": f"chatcmpl-fake{n}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "length" if truncated else "stop",
-                }
-            ],
+            "choices": [choice],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -382,7 +421,13 @@ class _AnthropicDialect:
 
     @staticmethod
     def completion(
-        n: int, model: str, text: str, truncated: bool, prompt_tokens: int, completion_tokens: int
+        n: int,
+        model: str,
+        text: str,
+        truncated: bool,
+        prompt_tokens: int,
+        completion_tokens: int,
+        logprobs: list[dict] | None = None,  # the Messages API has none: ignored
     ) -> dict:
         return {
             "id": f"msg_fake{n}",
@@ -591,13 +636,18 @@ class _Service:
         if kind == "slow":
             await asyncio.sleep(faults.slow_s)
 
-        text = self.responder(body)
+        answer = self.responder(body)
+        text, alternatives = (answer.text, answer.top_logprobs) if isinstance(answer, Reply) else (answer, None)
         truncated = kind == "length"
         if truncated:
             text = _truncate(text)
+        logprobs = None
+        if body.get("logprobs"):
+            logprobs = _logprobs_content(text, alternatives, int(body.get("top_logprobs") or 0))
         model = body.get("model") or self.models[0]
         payload = dialect.completion(
-            next(self.ids), model, text, truncated, _prompt_tokens(body, self.count_tokens), self.count_tokens(text)
+            next(self.ids), model, text, truncated, _prompt_tokens(body, self.count_tokens), self.count_tokens(text),
+            logprobs,
         )
         stats.completions += 1
         return _json_response(payload, headers=limit_headers)

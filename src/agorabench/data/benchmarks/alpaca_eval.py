@@ -6,6 +6,11 @@ JSON file in the same format. Judged pairwise against the references by
 The file carries no ids: an instruction's id is its position in the file ("0" ... "804"), which is also
 the `index` AlpacaEval itself uses. Items: `id`, `instruction`, `dataset`; the references stay in
 `BenchmarkData.raw` (an `AlpacaEvalData`), where the judge reads them.
+
+Options (`BenchmarkSpec.load`): `path` (the data file); how the grader judges and length-controls:
+`judge_prompt` ("auto", "official", "agorabench"), `instruction_difficulty` and `gamed_baselines` (a
+local path or a Hub dataset id, "none" for none; unset: the official files on the Hub) and `lc_model`
+(force a GLM), all as `agorabench.evaluation.judges.alpaca_eval.judge_alpaca_eval` takes them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ class AlpacaEvalData:
     examples: list[AlpacaEvalExample]
     sha256: str
     source: str
+    # How the grader judges and length-controls (the options of the same names; None: the defaults).
+    judge_prompt: str | None = None
+    instruction_difficulty: str | None = None
+    gamed_baselines: str | None = None
+    lc_model: str | None = None
 
     def by_id(self) -> dict[str, AlpacaEvalExample]:
         return {e.id: e for e in self.examples}
@@ -100,8 +110,15 @@ def load_alpaca_eval(
     return AlpacaEvalData(examples, sha, str(path))
 
 
+GRADING_OPTIONS = ("judge_prompt", "instruction_difficulty", "gamed_baselines", "lc_model")
+
+
 def _load(options: dict[str, Any]) -> BenchmarkData:
     data = load_alpaca_eval(options.get("path"))
+    for name in GRADING_OPTIONS:
+        value = options.get(name)
+        if value is not None:
+            setattr(data, name, str(value))
     items = [{"id": e.id, "instruction": e.instruction, "dataset": e.dataset} for e in data.examples]
     return BenchmarkData("alpaca_eval", items, data.sha256, data.source, raw=data)
 

@@ -3,17 +3,23 @@ Arena-Hard (five-level verdicts in both orders, Bradley-Terry scores, bootstrap 
 
 Judging runs through the generation engine, so any backend can judge and judgments get retries, the
 request cache, resume and cost accounting. The statistics are plain functions of the judgments:
-`length_controlled_win_rate`, `estimate_instruction_difficulty`, `bradley_terry`, `bootstrap_ci`.
+`length_controlled_win_rate` (alpaca_eval's GLMs, with its own code when the `alpaca-eval` package is
+installed), `resampled_lc_win_rates`, `estimate_instruction_difficulty`, `bradley_terry`, `bootstrap_ci`.
 Their data (instructions, references, questions, baseline answers) loads in `agorabench.data.benchmarks`.
 """
 
 from agorabench.evaluation.judges.alpaca_eval import (
     AlpacaEvalResult,
     Annotation,
+    GamedBaselines,
+    LengthControlData,
     estimate_instruction_difficulty,
     judge_alpaca_eval,
+    length_control_data,
     length_controlled_win_rate,
+    load_gamed_baselines,
     load_instruction_difficulty,
+    resampled_lc_win_rates,
     win_rate,
 )
 from agorabench.evaluation.judges.arena_hard import (
@@ -43,6 +49,8 @@ __all__ = [
     "Battle",
     "BootstrapResult",
     "Comparison",
+    "GamedBaselines",
+    "LengthControlData",
     "PairwiseJudgeTask",
     "arena_hard_score",
     "bootstrap_ci",
@@ -51,10 +59,13 @@ __all__ = [
     "fit_logistic",
     "judge_alpaca_eval",
     "judge_arena_hard",
+    "length_control_data",
     "length_controlled_win_rate",
+    "load_gamed_baselines",
     "load_instruction_difficulty",
     "parse_graded_verdict",
     "parse_preference",
+    "resampled_lc_win_rates",
     "win_rate",
     "win_rate_from_ratings",
 ]

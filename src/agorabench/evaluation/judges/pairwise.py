@@ -11,12 +11,19 @@ the item as failed with that reason.
 Verdicts are stored twice: as the judge gave them (positional, "A>B") and from the evaluated model's
 point of view (`score`: 1 win, 0.5 tie, 0 loss; `strong`: a "much better" verdict), so the statistics
 never need to know the order the judge saw.
+
+With an official AlpacaEval prompt (`prompts.AlpacaEvalPrompt`, preference mode) the judge names the
+better output with one token and the request asks for the first token's top log-probabilities; `score`
+is then the continuous preference P(model's label) / P(either label), as alpaca_eval's `logprob_parser`
+computes it, and `preference_source` says "logprobs". A backend that returns none (Anthropic, the
+embedded one) gives the 0/1 preference of the text verdict, `preference_source` "verdict".
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +119,28 @@ def parse_preference(text: str) -> Position:
     raise Rejected("no_verdict", f"no [[A]]/[[B]] verdict in: {text[-200:]!r}")
 
 
+def parse_label(text: str, labels: tuple[str, str]) -> Position | None:
+    """"A" or "B" when the reply is just one of the two label tokens (labels[0] names position A), case
+    kept ("m" and "M" are different labels); None otherwise."""
+    word = text.strip().strip("\"'`*_.()[]").strip()
+    if word == labels[0]:
+        return "A"
+    if word == labels[1]:
+        return "B"
+    return None
+
+
+def logprob_preference(top_logprobs: dict[str, float] | None, labels: tuple[str, str]) -> float | None:
+    """P(first label) / (P(first) + P(second)) from the first token's alternatives; a label not among them
+    has probability 0 (as alpaca_eval's `logprob_parser`); None when neither is there."""
+    if not top_logprobs:
+        return None
+    first, second = (top_logprobs.get(label, -math.inf) for label in labels)
+    if first == second == -math.inf:
+        return None
+    return 1.0 / (1.0 + math.exp(second - first)) if second != -math.inf else 1.0
+
+
 def model_view(verdict: str, model_position: Position) -> tuple[float, bool]:
     """(score, strong) of the evaluated model for a positional verdict: 1 win, 0.5 tie, 0 loss."""
     if verdict in ("A", "B"):
@@ -164,6 +193,8 @@ class PairwiseJudgeTask(Task):
     mode "graded": one of A>>B, A>B, A=B, B>A, B>>A (Arena-Hard-style).
     `identity_extra` (e.g. a digest of the answers) goes into the run identity, so a folder holding
     judgments of other answers is refused rather than silently reused.
+    `official` (preference mode only): ask with that official AlpacaEval prompt instead of ours, and
+    read the preference from log-probabilities where the backend gives them (module docstring).
     """
 
     def __init__(
@@ -172,9 +203,12 @@ class PairwiseJudgeTask(Task):
         mode: Mode,
         comparisons: Sequence[Comparison],
         identity_extra: dict[str, Any] | None = None,
+        official: prompts.AlpacaEvalPrompt | None = None,
     ):
         if mode not in ("preference", "graded"):
             raise ValueError(f"unknown judging mode {mode!r}")
+        if official is not None and mode != "preference":
+            raise ValueError("an official AlpacaEval prompt asks for a preference, not a graded verdict")
         ids = [c.id for c in comparisons]
         if len(ids) != len(set(ids)):
             raise ValueError("comparison ids must be unique")
@@ -183,6 +217,7 @@ class PairwiseJudgeTask(Task):
         self.setting = {"method": "judge", "domain": "general", "benchmark": benchmark, "mode": mode}
         self.comparisons = {c.id: c for c in comparisons}
         self.identity_extra = identity_extra or {}
+        self.official = official
 
     def items(self) -> Iterator[WorkItem]:
         for comparison in self.comparisons.values():
@@ -190,6 +225,12 @@ class PairwiseJudgeTask(Task):
 
     def messages(self, item: WorkItem, attempt: int) -> list[Message]:
         c = self.comparisons[item.id]
+        if self.official is not None:
+            turns = self.official.messages(c.instruction, c.answer_a, c.answer_b)
+            if attempt > 0:  # a new request, with a reminder of the two labels
+                role, content = turns[-1]
+                turns[-1] = (role, content + self.official.reminder())
+            return [Message(role=role, content=content) for role, content in turns]  # type: ignore[arg-type]
         system = _SYSTEMS[(self.mode, c.style)]
         template = prompts.PREFERENCE_USER if self.mode == "preference" else prompts.GRADED_USER
         user = template.format(instruction=c.instruction, answer_a=c.answer_a, answer_b=c.answer_b)
@@ -198,6 +239,8 @@ class PairwiseJudgeTask(Task):
         return [Message(role="system", content=system), Message(role="user", content=user)]
 
     def parse(self, item: WorkItem, completion: Completion) -> dict[str, Any]:
+        if self.official is not None:
+            return self._parse_official(item, completion, self.official)
         self.check(completion)
         c = self.comparisons[item.id]
         text = completion.text
@@ -214,22 +257,58 @@ class PairwiseJudgeTask(Task):
             "strong": strong,
         }
 
-    def identity(self) -> dict[str, Any]:
+    def _parse_official(
+        self, item: WorkItem, completion: Completion, official: prompts.AlpacaEvalPrompt
+    ) -> dict[str, Any]:
+        # The official judge answers in max_tokens=1, so finish_reason "length" is the normal case here.
+        if completion.finish_reason == "content_filter":
+            raise Rejected("content_filter")
+        c = self.comparisons[item.id]
+        text = completion.text
+        p_first = logprob_preference(completion.top_logprobs, official.labels)
+        verdict = parse_label(text, official.labels)
+        if verdict is None and p_first is None:
+            first, second = official.labels
+            raise Rejected("no_verdict", f"neither {first!r} nor {second!r} in: {text[-200:]!r}")
+        if p_first is None:
+            score, _ = model_view(verdict, c.model_position)  # type: ignore[arg-type]
+        else:
+            verdict = verdict or ("A" if p_first >= 0.5 else "B")
+            score = p_first if c.model_position == "A" else 1.0 - p_first
         return {
+            "instruction": c.instruction,
+            "response": text,
+            "question_id": c.question_id,
+            "category": c.category,
+            "model_position": c.model_position,
+            "verdict": verdict,
+            "score": score,
+            "strong": False,
+            "preference_source": "logprobs" if p_first is not None else "verdict",
+            "top_logprobs": completion.top_logprobs,
+        }
+
+    def identity(self) -> dict[str, Any]:
+        identity = {
             **super().identity(),
             "mode": self.mode,
             "prompt_version": prompts.PROMPT_VERSION,
             **self.identity_extra,
         }
+        if self.official is not None:
+            identity["prompt_version"] = self.official.name
+        return identity
 
 
 # ----------------------------------------------------------------------------- running
 
 
-def judge_sampling(max_tokens: int) -> SamplingParams:
+def judge_sampling(max_tokens: int, top_logprobs: int | None = None) -> SamplingParams:
     """Greedy decoding for judges (as both official pipelines do); the engine still sends a per-attempt
-    seed, so a retry after an unusable reply is a new request."""
-    return SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_tokens)
+    seed, so a retry after an unusable reply is a new request. `top_logprobs`: also ask for the first
+    token's alternatives (the official AlpacaEval annotator asks for 5, at temperature 1; at temperature 0
+    the log-probabilities are the model's own on every backend, and the text verdict is its likeliest)."""
+    return SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_tokens, top_logprobs=top_logprobs)
 
 
 @dataclass

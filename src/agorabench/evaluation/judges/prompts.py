@@ -1,15 +1,29 @@
-"""Judge prompts, written for agorabench.
+"""Judge prompts: ours, and AlpacaEval 2.0's official one when the `alpaca-eval` package is installed.
 
-They ask for the same kinds of verdict as AlpacaEval 2.0 (which of two replies is better) and Arena-Hard
+Ours ask for the same kinds of verdict as AlpacaEval 2.0 (which of two replies is better) and Arena-Hard
 (a five-level verdict, the judge first solving hard prompts itself), so scores are comparable in kind, but
 the wording is ours: exact numbers from the official leaderboards also depend on their judge model and
 template, and are not reproduced by these prompts.
 
-Bump `PROMPT_VERSION` whenever a prompt changes: it is part of every judging run's identity, so old
-judgments are never mixed with new ones in one output folder (the request cache keys on the text anyway).
+`alpaca_eval_prompt()` reads the official AlpacaEval 2.0 annotator (`weighted_alpaca_eval_gpt4_turbo`:
+its `configs.yaml` and the template it names) from the installed package's files, without importing
+the package. That judge sees the two outputs as models "m" and "M", answers with one token, and its
+preference is read from the log-probabilities of that token (`AlpacaEvalPrompt.labels`).
+
+Bump `PROMPT_VERSION` whenever one of our prompts changes: it is part of every judging run's identity, so
+old judgments are never mixed with new ones in one output folder (the request cache keys on the text
+anyway). The official prompt's identity is the annotator's name and the package's version.
 """
 
 from __future__ import annotations
+
+import importlib.metadata
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from agorabench.io import package_file
 
 PROMPT_VERSION = "1"
 
@@ -101,3 +115,76 @@ GRADED_REMINDER = (
     "\n\nImportant: end your reply with exactly one verdict label on its own line: "
     "[[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]]."
 )
+
+
+# ----------------------------------------------------------------------------- AlpacaEval 2.0's own
+
+ALPACA_EVAL_PACKAGE = "alpaca_eval"
+ALPACA_EVAL_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"  # AlpacaEval 2.0's default annotator
+
+_CHATML_TURN = re.compile(r"<\|im_start\|>(\w+)[^\n]*\n(.*?)<\|im_end\|>", re.DOTALL)
+_PLACEHOLDER = re.compile(r"{([^ \s]+?)}")  # what alpaca_eval's make_prompts fills in
+
+
+@dataclass(frozen=True)
+class AlpacaEvalPrompt:
+    """An official AlpacaEval annotator's prompt, as its config describes it.
+
+    `template` is ChatML text with `{instruction}`, `{output_1}` and `{output_2}`; output_1 is shown
+    first (position A). `labels` are the tokens naming output_1 and output_2 in the reply (the
+    config's `numerator_token` first). The preference for output_1 is
+    P(labels[0]) / (P(labels[0]) + P(labels[1])) over the first token's `top_logprobs` alternatives."""
+
+    annotator: str
+    version: str  # of the alpaca-eval package
+    template: str
+    labels: tuple[str, str]
+    top_logprobs: int
+    max_tokens: int
+
+    @property
+    def name(self) -> str:
+        return f"alpaca_eval:{self.annotator}@{self.version}"
+
+    def messages(self, instruction: str, output_1: str, output_2: str) -> list[tuple[str, str]]:
+        """(role, content) turns, filled in as alpaca_eval does: each placeholder's first occurrence
+        replaced in turn, then the ChatML split into turns with stripped contents."""
+        values = {"instruction": instruction, "output_1": output_1, "output_2": output_2}
+        text = self.template
+        for key in dict.fromkeys(_PLACEHOLDER.findall(self.template)):
+            if key in values:
+                text = text.replace("{" + key + "}", values[key], 1)
+        return [(role, content.strip()) for role, content in _CHATML_TURN.findall(text.strip())]
+
+    def reminder(self) -> str:
+        """Appended to the user turn when a reply named neither output (ours: the official prompt has none)."""
+        first, second = self.labels
+        return f"\n\nImportant: answer with exactly {first} or {second} and nothing else."
+
+
+def alpaca_eval_prompt(annotator: str = ALPACA_EVAL_ANNOTATOR) -> AlpacaEvalPrompt | None:
+    """The official annotator's prompt from the installed `alpaca-eval` package, or None without it.
+    Only log-probability annotators (`fn_completion_parser: logprob_parser`) are supported."""
+    configs = package_file(ALPACA_EVAL_PACKAGE, "evaluators_configs", annotator, "configs.yaml")
+    if configs is None:
+        return None
+    config = yaml.safe_load(configs.read_text(encoding="utf-8"))[annotator]
+    if config.get("fn_completion_parser") != "logprob_parser":
+        raise ValueError(f"{configs}: {annotator} does not read log-probabilities; not supported")
+    parser = config["completion_parser_kwargs"]
+    first = parser["numerator_token"]
+    others = [t for t in parser["denominator_tokens"] if t != first]
+    if len(others) != 1:
+        raise ValueError(f"{configs}: expected two label tokens, got {parser['denominator_tokens']}")
+    template = package_file(ALPACA_EVAL_PACKAGE, "evaluators_configs", *config["prompt_template"].split("/"))
+    if template is None:
+        raise ValueError(f"{configs}: the template {config['prompt_template']} is not in the package")
+    completions = config.get("completions_kwargs") or {}
+    return AlpacaEvalPrompt(
+        annotator=annotator,
+        version=importlib.metadata.version("alpaca-eval"),
+        template=template.read_text(encoding="utf-8"),
+        labels=(first, others[0]),
+        top_logprobs=int(completions.get("top_logprobs", 5)),
+        max_tokens=int(completions.get("max_tokens", 1)),
+    )
