@@ -426,3 +426,14 @@ def test_a_partial_domain_pgr_is_flagged_in_the_leaderboard_and_its_note(tmp_pat
     assert "30.0\u2020" in page and "mbpp left out" in page
     reloaded = load_results(written["results.json"]).cells[index].domain_pgr
     assert reloaded.partial and reloaded.benchmarks == ["humaneval"] and reloaded.missing == ["mbpp"]
+
+
+def test_the_reference_table_names_each_benchmarks_metric(tmp_path):
+    # The grader's metric names Arena-Hard's version and baseline and AlpacaEval's LC variant.
+    results = make_results(full_grid("g", [10] * 9))
+    metric = "Arena-Hard v0.1 score vs gpt-4-0314 (%)"
+    results.reference.scores["alpaca_eval"] = Score(value=60.0, n=100, metric=metric)
+    written = write_report(results, tmp_path)
+    md = written["report.md"].read_text()
+    assert "| Benchmark | Domain | Metric |" in md and f"| alpaca\\_eval | general | {metric} |" in md
+    assert metric in written["report.html"].read_text()

@@ -23,6 +23,9 @@ class Score(_Strict):
     value: float
     ci: tuple[float, float] | None = None
     n: int = 0
+    metric: str | None = Field(
+        None, description="what the value is, as the grader names it (e.g. 'Arena-Hard v0.1 score vs gpt-4-0314 (%)', "
+        "'length-controlled win rate (length_controlled_minimal)')")
 
 
 class Pgr(_Strict):

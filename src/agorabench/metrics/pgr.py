@@ -62,6 +62,7 @@ class BenchmarkScores:
     n: int | None = None
     rows: dict[str, dict] | None = None
     resample: ResampleFunction | None = None
+    metric: str | None = None  # the grader's name for the score (version, baseline, variant)
 
 
 @dataclass(frozen=True)
@@ -386,13 +387,13 @@ def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
     ):
         ci = (float(ci_raw[0]), float(ci_raw[1]))
     n = summary.get("n") if isinstance(summary.get("n"), int) else None
+    metric = summary.get("metric") if isinstance(summary.get("metric"), str) else None
 
     field = _item_field(summary, summary_path)
     if field is None:  # judged: per-question rows for the paired bootstrap, when the grader can refit on them
         resample = get_grader(get_benchmark(summary["benchmark"]).grader).resampled_scores
         rows = _read_rows(folder / "results.jsonl") if resample is not None else None
-        n = summary.get("n") if isinstance(summary.get("n"), int) else None
-        return BenchmarkScores(value=float(score), ci=ci, n=n, rows=rows or None, resample=resample)
+        return BenchmarkScores(value=float(score), ci=ci, n=n, rows=rows or None, resample=resample, metric=metric)
     items = _read_item_scores(folder / "results.jsonl", field)
     if items is not None:
         if n is not None and len(items) != n:
@@ -405,7 +406,7 @@ def scores_from_eval_dir(folder: Path | str) -> BenchmarkScores:
             )
     if n is None and items is not None:
         n = len(items)
-    return BenchmarkScores(value=float(score), ci=ci, item_scores=items, n=n)
+    return BenchmarkScores(value=float(score), ci=ci, item_scores=items, n=n, metric=metric)
 
 
 def _item_field(summary: dict, summary_path: Path) -> str | None:

@@ -27,7 +27,7 @@ def _score(scores: BenchmarkScores | None) -> Score | None:
     if scores is None:
         return None
     n = scores.n if scores.n is not None else len(scores.item_scores or {})
-    return Score(value=round(scores.value, 4), ci=scores.ci, n=n)
+    return Score(value=round(scores.value, 4), ci=scores.ci, n=n, metric=scores.metric)
 
 
 def _data_stats(stage: Stage, store: ArtifactStore, requested: int) -> DataStats | None:

@@ -122,7 +122,7 @@ def _benchmarks(d: ReportData) -> list[str]:
         return "" if s is None else f"{fmt.number(s.value)} {fmt.ci(s.ci)} (n={s.n})".replace("  ", " ")
 
     refs = [
-        [md(r.benchmark), r.domain, score(r.base), score(r.reference), fmt.number(r.gap)]
+        [md(r.benchmark), r.domain, md(r.metric), score(r.base), score(r.reference), fmt.number(r.gap)]
         for r in d.references
     ]
     out += [
@@ -135,12 +135,14 @@ def _benchmarks(d: ReportData) -> list[str]:
             [
                 "Benchmark",
                 "Domain",
+                "Metric",
                 f"Base: {md(d.results.base.label)}",
                 f"Reference: {md(d.results.reference.label)}",
                 "Gap",
             ],
             refs,
             left=2,
+            prose=2,
         ),
     ]
     return out

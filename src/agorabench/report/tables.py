@@ -243,6 +243,14 @@ class ReferenceRow:
     reference: Score | None
 
     @property
+    def metric(self) -> str:
+        """The grader's name for the score (it names Arena-Hard's version and baseline, AlpacaEval's LC variant)."""
+        for score in (self.reference, self.base):
+            if score is not None and score.metric:
+                return score.metric
+        return ""
+
+    @property
     def gap(self) -> float | None:
         if self.base is None or self.reference is None:
             return None
