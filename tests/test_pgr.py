@@ -442,7 +442,7 @@ def test_scores_from_eval_dir_judged_reads_rows_and_the_graders_refit(tmp_path, 
 def test_scores_from_eval_dir_without_results_has_no_rows(tmp_path):
     folder = write_eval_dir(tmp_path / "g", None, 37.5, ci=(30.0, 45.0), n=2, benchmark="gsm8k")
     scores = scores_from_eval_dir(folder)
-    assert scores == BenchmarkScores(37.5, ci=(30.0, 45.0), item_scores=None, n=2)
+    assert scores == BenchmarkScores(37.5, ci=(30.0, 45.0), item_scores=None, n=2, metric="m")
 
 
 def test_judged_folders_get_the_parametric_bootstrap(tmp_path):
