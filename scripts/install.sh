@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install agorabench into the current Python environment, with the steps pyproject.toml cannot express.
+# Install agorabench into the current Python environment (or the project virtualenv where python3 is
+# externally managed: scripts/python_env.sh), with the steps pyproject.toml cannot express.
 #
 #   AGORABENCH_TORCH   torch requirement installed first when torch is absent (default: torch==2.13.0,
 #                      the CPU build; on a GPU machine install your CUDA build of torch before this script)
 #   AGORABENCH_EXTRAS  extras to install (default: dev, which adds pytest and the anthropic SDK)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
+source scripts/python_env.sh  # $PYTHON: the given one, the active virtualenv, python3, or the project .venv
 PIP=("$PYTHON" -m pip install --quiet --disable-pip-version-check)
 
 # 1. torch before anything that depends on it: pyproject allows any torch>=2.4, and pip keeps an

@@ -4,5 +4,6 @@
 # No API key, no GPU, no network beyond the package install; about 15 minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python_env.sh  # $PYTHON, exported: install.sh below uses the same one
 bash scripts/install.sh
-exec "${PYTHON:-python3}" -m agorabench run -o runs/quickstart "$@"
+exec "$PYTHON" -m agorabench run -o runs/quickstart "$@"

@@ -3,6 +3,7 @@
 # (slow end-to-end tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python_env.sh  # $PYTHON, exported: install.sh below uses the same one
 AGORABENCH_CHROMIUM="${AGORABENCH_CHROMIUM:-1}" bash scripts/install.sh
-"${PYTHON:-python3}" -m ruff check src
-exec "${PYTHON:-python3}" -m pytest -q "$@"
+"$PYTHON" -m ruff check src
+exec "$PYTHON" -m pytest -q "$@"
