@@ -28,16 +28,18 @@ from agorabench.errors import AgorabenchError
 from agorabench.evaluation.graders import GradeContext, get_grader
 from agorabench.evaluation.judges import prompts
 from agorabench.evaluation.judges.alpaca_eval import (
+    alpaca_eval_result,
+    judge_alpaca_eval,
+    official_position,
+)
+from agorabench.evaluation.judges.length_control import (
     GLMS,
     Annotation,
     alpaca_eval_glm,
-    alpaca_eval_result,
-    judge_alpaca_eval,
     length_control_data,
     length_controlled_win_rate,
     load_gamed_baselines,
     load_instruction_difficulty,
-    official_position,
     question_rows,
     resampled_lc_win_rates,
 )
@@ -99,7 +101,7 @@ def synthetic_annotations(n: int, seed: int = 1, difficulty=None) -> list[Annota
 REFERENCE_SCRIPT = """
 import json, sys
 import pandas as pd
-from agorabench.evaluation.judges.alpaca_eval import alpaca_eval_glm
+from agorabench.evaluation.judges.length_control import alpaca_eval_glm
 glm, why = alpaca_eval_glm()
 assert glm is not None, why
 spec = json.load(open(sys.argv[1]))

@@ -173,7 +173,7 @@ def _grade_alpaca_eval(data: BenchmarkData, outputs: dict[str, str], ctx: GradeC
 
 
 def _resample_alpaca_eval(rows: Sequence[Mapping[str, Any]], draws: np.ndarray) -> np.ndarray:
-    from agorabench.evaluation.judges.alpaca_eval import resampled_lc_win_rates
+    from agorabench.evaluation.judges.length_control import resampled_lc_win_rates
 
     return resampled_lc_win_rates(rows, draws)
 

@@ -10,17 +10,7 @@ Their data (instructions, references, questions, baseline answers) loads in `ago
 
 from agorabench.evaluation.judges.alpaca_eval import (
     AlpacaEvalResult,
-    Annotation,
-    GamedBaselines,
-    LengthControlData,
-    estimate_instruction_difficulty,
     judge_alpaca_eval,
-    length_control_data,
-    length_controlled_win_rate,
-    load_gamed_baselines,
-    load_instruction_difficulty,
-    resampled_lc_win_rates,
-    win_rate,
 )
 from agorabench.evaluation.judges.arena_hard import (
     ArenaHardResult,
@@ -29,6 +19,18 @@ from agorabench.evaluation.judges.arena_hard import (
     bradley_terry,
     judge_arena_hard,
     win_rate_from_ratings,
+)
+from agorabench.evaluation.judges.length_control import (
+    Annotation,
+    GamedBaselines,
+    LengthControlData,
+    estimate_instruction_difficulty,
+    length_control_data,
+    length_controlled_win_rate,
+    load_gamed_baselines,
+    load_instruction_difficulty,
+    resampled_lc_win_rates,
+    win_rate,
 )
 from agorabench.evaluation.judges.pairwise import (
     GRADED_LABELS,
