@@ -298,3 +298,39 @@ def test_setting_flags_are_checked(tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
     no_n = run("--method", "instance_generation", "--domain", "math", "--dry-run")
     assert no_n.returncode != 0 and "needs -n" in no_n.stderr
+
+
+@pytest.mark.parametrize("prompt_format", ["text", "json"])
+def test_rg_example_turns_show_other_seed_pairs_as_earlier_exchanges(prompt_format):
+    from agorabench.data.seeds import SeedSource
+
+    seeds = [SeedSource(source="agorabench", bundled="response_generation_constraints")]
+    config = SettingConfig(
+        method="response_generation", domain="general", prompt_format=prompt_format, example_turns=2, seeds=seeds
+    )
+    task = build_setting(config, 6, seed=3)
+    items = list(task.items())
+    rows = {row["id"]: row for row in task.examples}
+    for item in items:
+        messages = task.messages(item, 0)
+        assert [m.role for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+        assert messages[-1].content == task.render(instruction=item.payload["instruction"])[0].content
+        shown = task._prompt_context[item.id]["example_ids"]
+        assert len(set(shown)) == 2 and item.payload["id"] not in shown
+        for (ask, reply), example_id in zip(zip(messages[0:4:2], messages[1:4:2]), shown, strict=True):
+            assert rows[example_id]["instruction"] in ask.content
+            if prompt_format == "json":
+                assert json.loads(reply.content) == {"response": rows[example_id]["response"]}
+            else:
+                assert reply.content == rows[example_id]["response"] + "\n[END]"
+        assert task.messages(item, 1) == messages  # a retry sends the same prompt
+    plain = build_setting(config.model_copy(update={"example_turns": 0}), 6, seed=3)
+    assert len(plain.messages(items[0], 0)) == 1
+
+
+def test_rg_example_turns_need_seed_rows_with_responses():
+    from agorabench.errors import AgorabenchError
+
+    config = SettingConfig(method="response_generation", domain="general", example_turns=2)
+    with pytest.raises(AgorabenchError, match="example_turns 2 needs more than 2 seed rows with a response"):
+        build_setting(config, 3, seed=0)

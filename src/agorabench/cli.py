@@ -87,7 +87,11 @@ def generate(
     ] = None,
     domain: Annotated[str | None, typer.Option(help="AgoraBench domain: math, code, general")] = None,
     prompt_format: Annotated[
-        str | None, typer.Option("--format", help="prompt/output format of a setting: text or json")
+        str | None, typer.Option(
+            "--format",
+            help="prompt/output format of a setting: text or json (schema-enforced); default: json for "
+            f"{EMBEDDED_MODEL}, text (the paper's) for other generators",
+        )
     ] = None,
     seeds: Annotated[
         list[str] | None,
@@ -125,6 +129,9 @@ def generate(
     from agorabench.generation.runner import SpendCapReached, run_generate
 
     config = load_config(GenerateConfig, config_file) if config_file else GenerateConfig()
+    # What the config file itself says (the overrides below re-validate, after which every field looks set).
+    file_sets_format = config.setting is not None and "prompt_format" in config.setting.model_fields_set
+    file_sets_max_tokens = "max_tokens" in config.sampling.model_fields_set
     config = _override(config, "sampling", temperature=temperature, top_p=top_p, max_tokens=max_tokens)
     config = _override(config, "engine", cache=cache, max_cost_usd=max_cost)
     if n is not None:
@@ -136,6 +143,13 @@ def generate(
     gen = resolve_generator(generator if generator is not None else config.generator, source)
     gen = _override_generator(gen, base_urls=base_url, max_concurrency=concurrency)
 
+    wants_setting = method is not None or domain is not None or config.setting is not None
+    if prompt_format is None and wants_setting and not file_sets_format:
+        from agorabench.generation.settings.config import EMBEDDED_MAX_TOKENS, default_prompt_format
+
+        prompt_format = default_prompt_format(gen)  # json for the embedded model, text for the others
+        if prompt_format == "json" and max_tokens is None and not file_sets_max_tokens:
+            config = _override(config, "sampling", max_tokens=EMBEDDED_MAX_TOKENS)
     config = _with_setting(config, method, domain, prompt_format, seeds, input_file)
     if config.setting is not None:
         from agorabench.generation.settings.registry import build_setting

@@ -33,6 +33,8 @@ class Task(abc.ABC):
     setting: dict[str, Any]
     # Stop phrases the task's prompts rely on; added to every request's sampling params.
     stop: tuple[str, ...] = ()
+    # The JSON schema every reply must match (structured output), or None; set in every request's sampling params.
+    json_schema: dict[str, Any] | None = None
 
     @abc.abstractmethod
     def items(self) -> Iterator[WorkItem]:

@@ -12,6 +12,7 @@ from agorabench.llm.base import (
     TransientError,
     Usage,
     normalise_finish_reason,
+    schema_name,
 )
 from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.http import HttpBackend
@@ -59,17 +60,33 @@ def request_body(model: str, messages: list[Message], params: SamplingParams) ->
         request["system"] = system
     if params.stop:
         request["stop_sequences"] = list(params.stop)
+    if params.json_schema is not None:
+        # Structured output the Anthropic way: one tool whose input is the schema, and the model made to call
+        # it; the tool call's input is the reply (`parse_message`).
+        name = schema_name(params.json_schema)
+        request["tools"] = [{
+            "name": name,
+            "description": "Record your reply: fill in every field.",
+            "input_schema": params.json_schema,
+        }]
+        request["tool_choice"] = {"type": "tool", "name": name}
     return request
 
 
 def parse_message(body: bytes, where: str, model: str) -> Completion:
     try:
         data = json.loads(body)
-        text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
+        tool_inputs = [block["input"] for block in data["content"] if block.get("type") == "tool_use"]
+        if tool_inputs:  # the forced tool of a structured request: its input is the JSON reply
+            text = json.dumps(tool_inputs[0], ensure_ascii=False)
+        else:
+            text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
+        reason = data.get("stop_reason")
         usage = data.get("usage") or {}
         return Completion(
             text=text,
-            finish_reason=normalise_finish_reason(data.get("stop_reason")),
+            # A forced tool call ends with "tool_use": that is the whole reply, finished.
+            finish_reason="stop" if tool_inputs and reason == "tool_use" else normalise_finish_reason(reason),
             usage=Usage(
                 prompt_tokens=usage.get("input_tokens") or 0,
                 completion_tokens=usage.get("output_tokens") or 0,

@@ -9,6 +9,7 @@ A backend turns chat `messages` plus `SamplingParams` into a `Completion`. It do
 from __future__ import annotations
 
 import abc
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
@@ -43,12 +44,19 @@ class SamplingParams(BaseModel):
     # have none (Anthropic, the embedded and transformers backends) ignore it. Left out of every dump while
     # unset, so request-cache keys and run identities of requests without it are what they always were.
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    # Structured output: the reply must be one JSON object matching this JSON schema (the strict subset that
+    # every backend takes: every property required, additionalProperties false). Each backend enforces it its
+    # own way: OpenAI `response_format`, vLLM structured outputs, an Anthropic tool's input schema, a grammar
+    # on the embedded model's logits (`llm/grammar.py`). Its `title` names it where the API wants a name.
+    # Left out of every dump while unset, like top_logprobs.
+    json_schema: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_unset_top_logprobs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _omit_unset_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        if data.get("top_logprobs") is None:
-            data.pop("top_logprobs", None)
+        for name in ("top_logprobs", "json_schema"):
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
 
 
@@ -86,6 +94,14 @@ def normalise_finish_reason(reason: str | None) -> FinishReason:
         "tool_use": "tool_calls",
     }
     return mapping.get(reason or "", "other")  # type: ignore[return-value]
+
+
+def schema_name(schema: dict[str, Any]) -> str:
+    """The name an API wants for a JSON schema (OpenAI's `json_schema.name`, an Anthropic tool's name): its
+    `title` reduced to letters, digits, `_` and `-` (at most 64), else "output"."""
+    title = schema.get("title")
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:64] if isinstance(title, str) else ""
+    return name or "output"
 
 
 class BackendError(Exception):

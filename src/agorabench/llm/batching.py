@@ -8,6 +8,11 @@ milliseconds after the first so that requests sent at the same moment share a ba
 
 One thread, not a pool: the model owns the machine's cores (or GPU) and is not thread-safe, and the
 thread that runs the first batch may load the model, so loading never blocks the event loop.
+
+Continuous batching: given `serve` instead of `run_batch`, the worker hands the first batch to
+`serve(tickets, more)` as `Ticket`s, and `serve` settles each ticket as soon as its result is known and
+calls `more(n)` for up to n requests queued meanwhile (never waiting), so new requests join a running
+decode as earlier ones finish instead of waiting for the whole batch.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ Res = TypeVar("Res")
 # `run_batch` gets the requests in submission order and returns one entry per request, in the same order:
 # a result, or an exception instance for a request that failed on its own (the others still succeed).
 RunBatch = Callable[[list[Req]], Sequence["Res | BaseException"]]
+# `serve(tickets, more)`: settle every ticket, the first ones and those `more(n)` returned (see Ticket).
+Serve = Callable[[list["Ticket[Req, Res]"], Callable[[int], list["Ticket[Req, Res]"]]], None]
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +53,69 @@ class _Pending(Generic[Req]):
 _STOP = object()  # queue sentinel: the worker exits when it dequeues this
 
 
+class _Serving:
+    """One `serve` call's bookkeeping: its unsettled tickets, and in `sizes` the most it held at once
+    (kept current, so that a caller who has its result already sees its batch counted)."""
+
+    def __init__(self, sizes: Counter[int]) -> None:
+        self.open: dict[int, Ticket[Any, Any]] = {}
+        self.peak = 0
+        self.sizes = sizes
+
+    def add(self, tickets: list[Ticket[Any, Any]]) -> None:
+        self.open.update((id(t), t) for t in tickets)
+        if len(self.open) > self.peak:
+            if self.peak:
+                self.sizes[self.peak] -= 1
+                if not self.sizes[self.peak]:
+                    del self.sizes[self.peak]
+            self.peak = len(self.open)
+            self.sizes[self.peak] += 1
+
+
+class Ticket(Generic[Req, Res]):
+    """A request handed to a continuous `serve`: settle it once, with its result or its own exception."""
+
+    __slots__ = ("request", "_pending", "_serving")
+
+    def __init__(self, pending: _Pending[Req], serving: _Serving):
+        self.request = pending.request
+        self._pending = pending
+        self._serving = serving
+
+    @property
+    def cancelled(self) -> bool:
+        """The caller gave up (timeout, Ctrl-C): nobody waits for the result any more."""
+        return self._pending.future.cancelled()
+
+    @property
+    def settled(self) -> bool:
+        return id(self) not in self._serving.open
+
+    def settle(self, result: Res | BaseException) -> None:
+        if self._serving.open.pop(id(self), None) is not None:  # the first result counts
+            _settle(self._pending, result)
+
+
 class MicroBatcher(Generic[Req, Res]):
     """An asyncio-facing queue served in batches by one worker thread (started on first use)."""
 
     def __init__(
         self,
-        run_batch: RunBatch[Req, Res],
+        run_batch: RunBatch[Req, Res] | None = None,
         max_batch_size: int = 8,
         max_wait_s: float = 0.005,
         name: str = "agorabench-batcher",
+        *,
+        serve: Serve[Req, Res] | None = None,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
+        if (run_batch is None) == (serve is None):
+            raise ValueError("give exactly one of run_batch and serve")
         self._run_batch = run_batch
+        self._serve = serve
+        self._stop_taken = False  # `more()` dequeued the stop sentinel: exit after the current serve
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._name = name
@@ -67,6 +124,7 @@ class MicroBatcher(Generic[Req, Res]):
         self._lock = threading.Lock()
         self._closed = False
         # How many batches of each size ran: cheap to keep, tells whether batching happens at all.
+        # (With `serve`: per serve call, the most requests it held at once.)
         self.batch_sizes: Counter[int] = Counter()
 
     async def submit(self, request: Req) -> Res:
@@ -105,9 +163,11 @@ class MicroBatcher(Generic[Req, Res]):
     def _work(self) -> None:
         while True:
             batch, stop = self._next_batch()
-            if batch:
+            if batch and self._serve is not None:
+                self._serve_from(batch, self._serve)
+            elif batch:
                 self._run(batch)
-            if stop:  # nothing can be queued behind the sentinel: submit() refuses once closed
+            if stop or self._stop_taken:  # nothing can be queued behind the sentinel: submit() refuses once closed
                 return
 
     def _next_batch(self) -> tuple[list[_Pending[Req]], bool]:
@@ -135,6 +195,7 @@ class MicroBatcher(Generic[Req, Res]):
 
     def _run(self, batch: list[_Pending[Req]]) -> None:
         self.batch_sizes[len(batch)] += 1
+        assert self._run_batch is not None
         try:
             results = list(self._run_batch([p.request for p in batch]))
             if len(results) != len(batch):
@@ -148,6 +209,44 @@ class MicroBatcher(Generic[Req, Res]):
             raise
         for pending, result in zip(batch, results, strict=True):
             _settle(pending, result)
+
+    def _serve_from(self, batch: list[_Pending[Req]], serve: Serve[Req, Res]) -> None:
+        serving = _Serving(self.batch_sizes)
+
+        def tickets(pendings: list[_Pending[Req]]) -> list[Ticket[Req, Res]]:
+            made = [Ticket(p, serving) for p in pendings]
+            serving.add(made)
+            return made
+
+        def more(limit: int) -> list[Ticket[Req, Res]]:
+            return tickets(self._queued(limit))
+
+        try:
+            serve(tickets(batch), more)
+        except Exception as exc:  # noqa: BLE001 - every caller still waiting gets the failure
+            log.debug("serving %d requests failed: %r", len(serving.open), exc)
+            for ticket in list(serving.open.values()):
+                ticket.settle(exc)
+        except BaseException as exc:
+            for ticket in list(serving.open.values()):
+                ticket.settle(RuntimeError(f"{self._name} worker stopped: {exc!r}"))
+            raise
+        for ticket in list(serving.open.values()):
+            ticket.settle(RuntimeError(f"{self._name}: serve returned without a result for this request"))
+
+    def _queued(self, limit: int) -> list[_Pending[Req]]:
+        """Up to `limit` requests already queued, without waiting (cancelled ones skipped)."""
+        taken: list[_Pending[Req]] = []
+        while len(taken) < limit and not self._stop_taken:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._stop_taken = True
+            elif not item.future.cancelled():
+                taken.append(item)
+        return taken
 
 
 def _settle(pending: _Pending[Any], result: Any) -> None:

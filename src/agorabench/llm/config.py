@@ -54,8 +54,10 @@ class GeneratorConfig(StrictModel):
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     timeout_s: float = Field(300.0, gt=0, description="per-request timeout")
-    # Local/vLLM only: how many queued requests are decoded together.
-    max_batch_size: int = Field(8, ge=1)
+    # Local/vLLM only: how many queued requests are decoded together. 32: on 2 CPU cores the local backend's
+    # step costs about as much at 32 rows as at 16 (docs/performance.md), and its rows join and leave a running
+    # batch, so a full batch is no longer a cost. vLLM takes at least its own MIN_BATCH.
+    max_batch_size: int = Field(32, ge=1)
     device: str | None = Field(None, description="local backend: cpu, cuda, ... (default: best available)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     prompt_template: Literal["auto", "chat", "plain"] = Field(
@@ -173,6 +175,9 @@ class GeneratorConfig(StrictModel):
 
 GENERATOR_PRESETS: dict[str, dict[str, Any]] = {
     EMBEDDED_MODEL: dict(backend="local", model=EMBEDDED_MODEL, max_concurrency=32),
+    # The embedded student base as a generator: a pretrained base model, so the plain format (no chat template)
+    # and, in the quickstart, response generation prompted few-shot (generation.example_turns).
+    "gemma-3-270m": dict(backend="local", model="gemma-3-270m", prompt_template="plain", max_concurrency=32),
     "gpt-4o": dict(backend="openai", model="gpt-4o-2024-08-06", api_key_env="OPENAI_API_KEY"),
     "gpt-4o-mini": dict(backend="openai", model="gpt-4o-mini-2024-07-18", api_key_env="OPENAI_API_KEY"),
     "claude-3.5-sonnet": dict(

@@ -4,18 +4,21 @@ Concurrent `complete()` calls are gathered by a `MicroBatcher` and handed, as on
 that owns the model. The model is created by that thread on first use (so importing a backend stays cheap
 and a model loads only when a request needs it); a load that failed is not retried for every batch.
 A subclass writes `_load_runtime()` (create the model) and `_run_batch(requests)` (one result per request:
-a Completion, or the exception for that request alone).
+a Completion, or the exception for that request alone). One that decodes continuously (requests join a
+running batch as others finish) sets `continuous = True` and writes `_serve(tickets, more)` instead
+(`llm/batching.py`: settle each ticket when its request is done; `more(n)` takes up to n queued requests).
 """
 
 from __future__ import annotations
 
 import abc
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agorabench.llm.base import Backend, Completion, FatalError, Message, SamplingParams, as_messages
-from agorabench.llm.batching import MicroBatcher
+from agorabench.llm.batching import MicroBatcher, Ticket
 from agorabench.llm.config import GeneratorConfig
 
 
@@ -33,15 +36,21 @@ def one_line(exc: BaseException) -> str:
 class InProcessBackend(Backend):
     """A model in this process behind a micro-batcher; `runtime()` loads it once, in the worker thread."""
 
+    continuous = False  # True: the batcher calls `_serve` (continuous batching) instead of `_run_batch`
+
     def __init__(self, config: GeneratorConfig, *, max_batch_size: int | None = None, max_wait_s: float | None = None):
         self.config = config
         self.model = config.model
         self._runtime: Any = None
         self._load_error: FatalError | None = None
-        options = {} if max_wait_s is None else {"max_wait_s": max_wait_s}
+        options: dict[str, Any] = {} if max_wait_s is None else {"max_wait_s": max_wait_s}
+        if self.continuous:
+            options["serve"] = self._serve
+        else:
+            options["run_batch"] = self._run_batch
+        self.max_batch_size = max_batch_size or config.max_batch_size
         self._batcher: MicroBatcher[Request, Completion] = MicroBatcher(
-            self._run_batch,
-            max_batch_size=max_batch_size or config.max_batch_size,
+            max_batch_size=self.max_batch_size,
             name=f"agorabench-{config.backend}-{config.name}",
             **options,
         )
@@ -78,3 +87,9 @@ class InProcessBackend(Backend):
     @abc.abstractmethod
     def _run_batch(self, requests: list[Request]) -> list[Completion | Exception]:
         """One result per request, in order, computed in the worker thread."""
+
+    def _serve(
+        self, tickets: list[Ticket[Request, Completion]], more: Callable[[int], list[Ticket[Request, Completion]]]
+    ) -> None:
+        """With `continuous = True`: settle every ticket (these and those `more` returns), in the worker thread."""
+        raise NotImplementedError(f"{type(self).__name__} sets continuous but has no _serve")

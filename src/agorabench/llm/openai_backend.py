@@ -13,6 +13,7 @@ from agorabench.llm.base import (
     TransientError,
     Usage,
     normalise_finish_reason,
+    schema_name,
 )
 from agorabench.llm.config import GeneratorConfig
 from agorabench.llm.http import HttpBackend
@@ -46,7 +47,15 @@ def request_body(model: str, messages: list[Message], params: SamplingParams) ->
     if params.top_logprobs is not None:
         request["logprobs"] = True
         request["top_logprobs"] = params.top_logprobs
+    if params.json_schema is not None:
+        request["response_format"] = response_format(params.json_schema)
     return request
+
+
+def response_format(schema: dict) -> dict:
+    """Structured Outputs: the reply is one JSON object that matches `schema` (strict: enforced while decoding,
+    by OpenAI and by the vLLM, SGLang and llama.cpp servers alike)."""
+    return {"type": "json_schema", "json_schema": {"name": schema_name(schema), "schema": schema, "strict": True}}
 
 
 def first_token_logprobs(choice: dict) -> dict[str, float] | None:
@@ -70,9 +79,11 @@ def parse_chat_completion(body: bytes, where: str, model: str) -> Completion:
         choice = data["choices"][0]
         text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
+        # Structured Outputs: a model that declines answers in `refusal` instead of the schema's JSON.
+        refused = bool(choice["message"].get("refusal")) and not text
         return Completion(
             text=text,
-            finish_reason=normalise_finish_reason(choice.get("finish_reason")),
+            finish_reason="content_filter" if refused else normalise_finish_reason(choice.get("finish_reason")),
             usage=Usage(
                 prompt_tokens=usage.get("prompt_tokens") or 0,
                 completion_tokens=usage.get("completion_tokens") or 0,

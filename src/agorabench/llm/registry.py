@@ -92,24 +92,29 @@ def create_backend(config: GeneratorConfig, state_dir: Path | None = None) -> Ba
 
 # --- the built-in backends: one line each ----------------------------------------------------------------
 
-# Structured outputs are not wired yet (issue 14): the flags say what works today.
+# Structured outputs (`SamplingParams.json_schema`): OpenAI `response_format` json_schema, an Anthropic forced
+# tool, vLLM structured outputs, and a grammar over the local model's logits (llm/grammar.py).
 register_backend(BackendSpec(
     "openai", "agorabench.llm.openai_backend:OpenAIBackend", remote=True,
     default_base_url="https://api.openai.com/v1", key_env="OPENAI_API_KEY",
     supports_batch=True, batch_factory="agorabench.llm.batch.openai_batch:OpenAIBatchBackend",
+    supports_structured_output=True,
     description="OpenAI-compatible chat completions (OpenAI, vLLM and llama.cpp servers, SGLang)",
 ))
 register_backend(BackendSpec(
     "anthropic", "agorabench.llm.anthropic_backend:AnthropicBackend", remote=True,
     default_base_url="https://api.anthropic.com", key_env="ANTHROPIC_API_KEY",
     supports_batch=True, batch_factory="agorabench.llm.batch.anthropic_batch:AnthropicBatchBackend",
+    supports_structured_output=True,
     description="Anthropic Messages API",
 ))
 register_backend(BackendSpec(
     "local", "agorabench.llm.local_backend:LocalBackend", remote=False, uses_gpu="optional",
+    supports_structured_output=True,
     description="a transformers model in this process (embedded models, checkpoints, Hub ids)",
 ))
 register_backend(BackendSpec(
     "vllm", "agorabench.llm.vllm_backend:VLLMBackend", remote=False, uses_gpu="required",
+    supports_structured_output=True,
     description="vllm.LLM in this process",
 ))

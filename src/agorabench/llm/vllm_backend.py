@@ -7,7 +7,7 @@ worker thread calls `llm.chat()` with one conversation and one `vllm.SamplingPar
 `import vllm` happens in that thread on first use, so this module imports on any machine.
 
 The mapping to and from vLLM's types lives in plain functions (`vllm_sampling_kwargs`,
-`completion_from_output`) that need neither vLLM nor a GPU to test.
+`vllm_sampling_params`, `completion_from_output`) that need neither vLLM nor a GPU to test.
 """
 
 from __future__ import annotations
@@ -66,7 +66,24 @@ def vllm_sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
         "repetition_penalty": params.repetition_penalty,
         # vLLM returns this many top alternatives per position, plus the sampled token.
         **({"logprobs": params.top_logprobs} if params.top_logprobs is not None else {}),
+        # Structured output: decoding constrained to the JSON schema (built by `vllm_sampling_params`).
+        **({"structured_outputs": {"json": params.json_schema}} if params.json_schema is not None else {}),
     }
+
+
+def vllm_sampling_params(vllm: Any, params: SamplingParams) -> Any:
+    """One request's `vllm.SamplingParams`. A JSON schema goes the way the installed vLLM takes it:
+    `structured_outputs=StructuredOutputsParams(json=...)` (vLLM 0.10.2 on; 0.12 removed the old name) or
+    `guided_decoding=GuidedDecodingParams(json=...)` (earlier); vLLM's default grammar backend enforces it."""
+    kwargs = vllm_sampling_kwargs(params)
+    structured = kwargs.pop("structured_outputs", None)
+    if structured is not None:
+        module = vllm.sampling_params
+        if hasattr(module, "StructuredOutputsParams"):
+            kwargs["structured_outputs"] = module.StructuredOutputsParams(**structured)
+        else:
+            kwargs["guided_decoding"] = module.GuidedDecodingParams(**structured)
+    return vllm.SamplingParams(**kwargs)
 
 
 def completion_from_output(output: RequestOutputLike, model: str) -> Completion:
@@ -136,7 +153,7 @@ class VLLMBackend(InProcessBackend):
 
     def _chat(self, llm: Any, requests: list[Request]) -> list[Any]:
         conversations = [[m.model_dump() for m in r.messages] for r in requests]
-        sampling = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.params)) for r in requests]
+        sampling = [vllm_sampling_params(self._vllm, r.params) for r in requests]
         outputs = llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
         if len(outputs) != len(requests):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")

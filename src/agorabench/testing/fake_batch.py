@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agorabench.testing.fake_server import _ANTHROPIC, _OPENAI, _json_response, _prompt_tokens
+from agorabench.testing.fake_server import _ANTHROPIC, _OPENAI, _json_response, _prompt_tokens, requested_schema
 
 __all__ = ["BatchFaults", "add_batch_routes", "batch_stats", "configure_batches"]
 
@@ -114,7 +114,11 @@ class _BatchService:
         model = body.get("model") or self.service.models[0]
         n = next(self.ids)
         count = self.service.count_tokens
-        return dialect.completion(n, model, text, False, _prompt_tokens(body, count), count(text))
+        structured = requested_schema(body)  # a forced tool's reply comes back as its tool_use input
+        return dialect.completion(
+            n, model, text, False, _prompt_tokens(body, count), count(text),
+            tool=structured[0] if structured is not None else None,
+        )
 
     def _ready(self, batch: dict[str, Any]) -> bool:
         faults: BatchFaults = batch["faults"]

@@ -19,6 +19,13 @@ first with the `top_logprobs` alternatives asked for; a plain string reply gives
 probability 1). Failures are injected at random, per request, with the probabilities in `Faults`
 (seeded, so a run is reproducible).
 
+Structured output: a request with a JSON schema (OpenAI `response_format` json_schema, or an Anthropic tool
+forced by `tool_choice`; `requested_schema(body)` reads either) is counted per schema name in `/stats`
+(`schemas`). The responder's reply is checked against the schema (object, required and no other properties,
+types), as a real server's constrained decoding would guarantee: a reply that does not match is counted
+(`schema_violations`) and sent anyway. Anthropic gets it as the forced tool's `tool_use` input, with
+`stop_reason` "tool_use".
+
 `RateLimits` makes it behave like a provider with a quota: every completion answer carries the provider's
 rate-limit headers (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`), counting down within a
 fixed window, and a request past the quota gets a 429 (counted in `/stats` as `rate_limited`). With `api_key`
@@ -255,6 +262,56 @@ def last_user_text(body: Mapping[str, Any]) -> str:
     return ""
 
 
+def requested_schema(body: Mapping[str, Any]) -> tuple[str, dict] | None:
+    """(name, JSON schema) a request asks its reply to match: OpenAI's `response_format` json_schema or the
+    Anthropic tool that `tool_choice` forces; None for a free-text request."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        return str(spec.get("name", "")), spec.get("schema") or {}
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        for tool in body.get("tools") or []:
+            if isinstance(tool, dict) and tool.get("name") == choice.get("name"):
+                return str(tool["name"]), tool.get("input_schema") or {}
+    return None
+
+
+_JSON_TYPES: dict[str, Any] = {
+    "string": str, "object": dict, "array": list, "boolean": bool, "null": type(None), "integer": int,
+    "number": (int, float),
+}
+
+
+def matches_schema(value: Any, schema: Mapping[str, Any]) -> bool:
+    """Whether `value` fits `schema` in what structured outputs use: type, properties, required,
+    additionalProperties: false, items, enum."""
+    kinds = schema.get("type")
+    if kinds is not None:
+        wanted = tuple(_JSON_TYPES[k] for k in ([kinds] if isinstance(kinds, str) else kinds) if k in _JSON_TYPES)
+        if wanted and (not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted)):
+            return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        if any(key not in value for key in schema.get("required") or ()):
+            return False
+        if schema.get("additionalProperties") is False and any(key not in properties for key in value):
+            return False
+        return all(matches_schema(v, properties[k]) for k, v in value.items() if k in properties)
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return all(matches_schema(v, schema["items"]) for v in value)
+    return True
+
+
+def _reply_fits(text: str, schema: Mapping[str, Any]) -> bool:
+    try:
+        return matches_schema(json.loads(text), schema)
+    except ValueError:
+        return False
+
+
 def echo_responder(body: Mapping[str, Any]) -> str:
     """Deterministic default: "Answer: <last user message>", plus " [seed=N]" when the request has a seed."""
     text = "Answer: " + last_user_text(body)
@@ -371,6 +428,7 @@ class _OpenAIDialect:
         prompt_tokens: int,
         completion_tokens: int,
         logprobs: list[dict] | None = None,
+        tool: str | None = None,  # structured output needs nothing else here: the content is the JSON
     ) -> dict:
         choice: dict[str, Any] = {
             "index": 0,
@@ -428,14 +486,25 @@ class _AnthropicDialect:
         prompt_tokens: int,
         completion_tokens: int,
         logprobs: list[dict] | None = None,  # the Messages API has none: ignored
+        tool: str | None = None,
     ) -> dict:
+        content: list[dict] = [{"type": "text", "text": text}]
+        stop = "max_tokens" if truncated else "end_turn"
+        if tool is not None:  # a forced tool: the reply is its input (a reply that is no JSON object stays text)
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            if isinstance(value, dict):
+                content = [{"type": "tool_use", "id": f"toolu_fake{n}", "name": tool, "input": value}]
+                stop = "max_tokens" if truncated else "tool_use"
         return {
             "id": f"msg_fake{n}",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "max_tokens" if truncated else "end_turn",
+            "content": content,
+            "stop_reason": stop,
             "stop_sequence": None,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
         }
@@ -483,6 +552,8 @@ class _Stats:
         self.rate_limited = 0  # 429s sent because a request was past `RateLimits` (not injected faults)
         self.bad_requests = 0
         self.prompts: Counter[str] = Counter()  # completion requests per distinct last user message
+        self.schemas: Counter[str] = Counter()  # structured-output requests per schema name
+        self.schema_violations = 0  # replies sent that do not match their request's schema
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -499,6 +570,8 @@ class _Stats:
             "rate_limited": self.rate_limited,
             "bad_requests": self.bad_requests,
             "distinct_prompts": len(self.prompts),
+            "schemas": dict(self.schemas),
+            "schema_violations": self.schema_violations,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
         }
@@ -644,10 +717,15 @@ class _Service:
         logprobs = None
         if body.get("logprobs"):
             logprobs = _logprobs_content(text, alternatives, int(body.get("top_logprobs") or 0))
+        structured = requested_schema(body)
+        if structured is not None:
+            stats.schemas[structured[0]] += 1
+            if not truncated and not _reply_fits(text, structured[1]):  # a cut-off reply may not fit
+                stats.schema_violations += 1
         model = body.get("model") or self.models[0]
         payload = dialect.completion(
             next(self.ids), model, text, truncated, _prompt_tokens(body, self.count_tokens), self.count_tokens(text),
-            logprobs,
+            logprobs, tool=structured[0] if structured is not None else None,
         )
         stats.completions += 1
         return _json_response(payload, headers=limit_headers)

@@ -23,6 +23,7 @@ from agorabench.generation.decontamination import Decontaminator
 from agorabench.generation.dedup import DuplicateIndex
 from agorabench.generation.engine import derive_seed
 from agorabench.generation.settings.config import SettingConfig
+from agorabench.generation.settings.schemas import as_reply, field_descriptions, output_schema, record_fields
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.llm.base import Completion, Message
 
@@ -126,6 +127,13 @@ class SettingTask(Task):
     draws_themes: bool = False
     # RG, QE: one item per seed input, so a run can ask for at most as many instances as there are inputs.
     draws_inputs: bool = False
+    # IG: code prompts also ask for tests (assert statements).
+    asks_for_tests: bool = False
+
+    @classmethod
+    def output_schema(cls, domain: str) -> dict[str, Any]:
+        """The JSON schema of this method's replies in `domain` (the JSON format; `schemas.py`)."""
+        return output_schema(cls.method, domain, cls.writes_instruction, cls.asks_for_tests and domain == "code")
 
     @staticmethod
     def is_input(row: dict[str, Any]) -> bool:
@@ -143,6 +151,8 @@ class SettingTask(Task):
         self.json_output = config.prompt_format == "json"
         self.template = _ENVIRONMENT.get_template(template_name(self.method, self.domain))
         self.stop = () if self.json_output else (END_MARKER,)
+        # The JSON format's replies must match this schema; every request carries it (structured output).
+        self.json_schema = self.output_schema(self.domain) if self.json_output else None
         validation = config.validation
         self.decontaminator = (
             _decontaminator(
@@ -161,17 +171,20 @@ class SettingTask(Task):
 
     def render(self, **context: Any) -> list[Message]:
         context.setdefault("with_tests", False)
-        text = self.template.render(json_output=self.json_output, **context).strip()
+        fields = field_descriptions(self.json_schema) if self.json_schema is not None else {}
+        text = self.template.render(json_output=self.json_output, json_fields=fields, **context).strip()
         return [Message(role="user", content=text)]
+
+    def reply_json(self, row: dict[str, Any]) -> str:
+        """A demonstration or input pair as the JSON object the JSON format's reply must be."""
+        return json.dumps(as_reply(row, self.json_schema or self.output_schema(self.domain)), ensure_ascii=False)
 
     # --- outputs ------------------------------------------------------------------------------------
 
     def extract(self, text: str) -> dict[str, str]:
         """The output's fields: instruction/response (IG, QE) or response (RG); tests when present."""
         if self.json_output:
-            data = parse_json_object(text)
-            fields = ("instruction", "response", "tests")
-            return {k: v.strip() for k, v in data.items() if k in fields and isinstance(v, str)}
+            return record_fields(parse_json_object(text), self.domain)
         sections = split_sections(text)
         if not self.writes_instruction or (self.keeps_instruction_if_absent and "instruction" not in sections):
             # The whole reply is the response when it has no section headers at all.

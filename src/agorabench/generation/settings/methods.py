@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agorabench.generation.engine import derive_seed
-from agorabench.generation.settings.base import SettingTask
+from agorabench.generation.settings.base import END_MARKER, SettingTask
 from agorabench.generation.settings.themes import GENERAL_FIRST_WORDS, THEMES
 from agorabench.generation.task import WorkItem
 from agorabench.llm.base import Message
@@ -36,6 +36,7 @@ class InstanceGeneration(SettingTask):
 
     method = "instance_generation"
     draws_themes = True
+    asks_for_tests = True
 
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)
@@ -76,11 +77,16 @@ class InstanceGeneration(SettingTask):
             "demonstration_pool_size": len(self.run_pool),
         }
         shown = [{"instruction": d["instruction"], "response": d["response"]} for d in demos]
-        return self.render(demonstrations=shown, with_tests=self.domain == "code", **context)
+        if self.json_output:  # shown in the reply's own shape
+            shown = [{**shown_one, "json": self.reply_json(d)} for shown_one, d in zip(shown, demos, strict=True)]
+        return self.render(demonstrations=shown, with_tests=self.asks_for_tests and self.domain == "code", **context)
 
     def accept(self, item: WorkItem, record: dict[str, Any]) -> None:
         super().accept(item, record)
-        self.run_pool.append({"id": record["id"], "instruction": record["instruction"], "response": record["response"]})
+        self.run_pool.append({
+            "id": record["id"], "instruction": record["instruction"], "response": record["response"],
+            **({"tests": record["tests"]} if record.get("tests") else {}),
+        })
 
 
 class ResponseGeneration(SettingTask):
@@ -93,14 +99,37 @@ class ResponseGeneration(SettingTask):
     def __init__(self, config, seeds, n, seed):
         super().__init__(config, seeds, n, seed)
         self.inputs = self.usable_inputs(seeds)
+        # example_turns: seed pairs shown as earlier exchanges (a base generator's few-shot prompt).
+        self.examples = [row for row in seeds if row.get("response")]
+        if config.example_turns and len(self.examples) <= config.example_turns:
+            raise ValueError(
+                f"example_turns {config.example_turns} needs more than {config.example_turns} seed rows with a "
+                f"response; the seeds have {len(self.examples)}"
+            )
 
     def items(self) -> Iterator[WorkItem]:
         for row in self.inputs:
             yield WorkItem(id=f"{self.domain}-rg-{row['id']}", payload=row)
 
     def messages(self, item: WorkItem, attempt: int) -> list[Message]:
+        examples = self._examples(item)
         self._prompt_context[item.id] = {"seed_ids": [item.payload["id"]], "theme": None}
-        return self.render(instruction=item.payload["instruction"])
+        if examples:
+            self._prompt_context[item.id]["example_ids"] = [row["id"] for row in examples]
+        turns: list[Message] = []
+        for row in examples:  # as if the model had answered these before, in the format asked of it
+            reply = self.reply_json(row) if self.json_output else f"{row['response']}\n{END_MARKER}"
+            turns += [*self.render(instruction=row["instruction"]), Message(role="assistant", content=reply)]
+        return turns + self.render(instruction=item.payload["instruction"])
+
+    def _examples(self, item: WorkItem) -> list[dict[str, Any]]:
+        """The item's example pairs: `example_turns` other seed rows, drawn once per item (seeded), so a
+        retry sends the same prompt."""
+        if not self.config.example_turns:
+            return []
+        others = [row for row in self.examples if row["id"] != item.payload["id"]]
+        rng = random.Random(derive_seed(self.run_seed, f"{item.id}:examples", 0))
+        return rng.sample(others, self.config.example_turns)
 
 
 class QualityEnhancement(SettingTask):
@@ -132,7 +161,8 @@ class QualityEnhancement(SettingTask):
             "theme": None,
             "original": {"instruction": row["instruction"], "response": row["response"]},
         }
-        return self.render(instruction=row["instruction"], response=row["response"])
+        shown = self.reply_json(row) if self.json_output else None  # the pair in the reply's own shape
+        return self.render(instruction=row["instruction"], response=row["response"], pair_json=shown)
 
 
 METHODS = {cls.method: cls for cls in (InstanceGeneration, ResponseGeneration, QualityEnhancement)}

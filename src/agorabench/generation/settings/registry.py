@@ -9,6 +9,7 @@ from agorabench.errors import AgorabenchError
 from agorabench.generation.settings.base import SettingTask, template_digests
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.settings.methods import METHODS
+from agorabench.generation.settings.schemas import schema_digest
 from agorabench.generation.settings.themes import themes_digest
 from agorabench.generation.validators import VALIDATORS_VERSION
 
@@ -30,10 +31,12 @@ SETTINGS_VERSION = "2"
 
 def setting_fingerprint(method: str, domain: str) -> dict[str, Any]:
     """What a setting's outputs depend on besides its config: the templates it renders (file digests), the
-    validators' version and, for methods that draw themes, the themes. The pipeline puts it in the
-    generation stage's key, so an edit reruns exactly the settings it touches."""
+    validators' version, the JSON format's output schema (digest) and, for methods that draw themes, the
+    themes. The pipeline puts it in the generation stage's key, so an edit reruns exactly the settings it
+    touches."""
     fingerprint: dict[str, Any] = {
         "templates": template_digests(method, domain), "validators": VALIDATORS_VERSION, "settings": SETTINGS_VERSION,
+        "schema": schema_digest(METHODS[method].output_schema(domain)),
     }
     if METHODS[method].draws_themes:
         fingerprint["themes"] = themes_digest(domain)
