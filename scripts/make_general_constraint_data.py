@@ -1503,9 +1503,9 @@ def build(split: str, topics: list[Topic], count: int, seed: int, table: dict[st
             tally.duplicates += 1
             continue
         seen.add(key)
-        row: dict[str, Any] = {"id": row_id, "instruction": rendered.instruction}
-        if split != "rg":
-            row["response"] = rendered.response
+        # RG keeps its checked response too: a response-generation prompt shows other seeds' pairs as
+        # earlier exchanges (the setting's example_turns, how a base generator is prompted few-shot).
+        row: dict[str, Any] = {"id": row_id, "instruction": rendered.instruction, "response": rendered.response}
         row["instruction_id_list"] = list(plan.ids)
         row["kwargs"] = rendered.kwargs
         if split == "qe":

@@ -25,7 +25,7 @@ GOLD = "gold_constraints.jsonl"
 RG = "response_generation_constraints.jsonl"
 QE = "quality_enhancement_constraints.jsonl"
 # file -> (id prefix, minimum rows, has a response)
-FILES = {GOLD: ("general-gc-", 400, True), RG: ("general-rgc-", 100, False), QE: ("general-qec-", 100, True)}
+FILES = {GOLD: ("general-gc-", 400, True), RG: ("general-rgc-", 100, True), QE: ("general-qec-", 100, True)}
 CATEGORIES = {"advice", "explanation", "writing", "planning", "summarization", "reasoning"}
 
 
@@ -75,11 +75,12 @@ def test_every_qe_pair_breaks_exactly_its_named_constraint(rows):
         assert row["flaw"].strip()
 
 
-def test_rg_constraints_build_with_ifeval_checkers(rows):
-    # The checkers accept every recorded kwargs (a blank reply follows nothing, but building must not fail).
+def test_rg_seeds_responses_follow_their_constraints_and_a_blank_reply_none(rows):
+    # RG's responses are only shown as other items' examples (example_turns); they must be right too.
     rg = rows[RG]
-    verdicts = graded(rg, [""] * len(rg))
-    assert all(not any(v) for v in verdicts)
+    for row, verdict in zip(rg, graded(rg, [r["response"] for r in rg]), strict=True):
+        assert all(verdict), f"{row['id']}: {row['instruction_id_list']} -> {verdict}"
+    assert all(not any(v) for v in graded(rg, [""] * len(rg)))
 
 
 def test_repeat_prompt_kwargs_are_the_request_before_the_repeat_sentence(rows):

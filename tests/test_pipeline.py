@@ -62,8 +62,19 @@ def test_profiles_build_plans_with_shared_base_and_reference():
     quick = build_plan(profile_config("quickstart"))
     assert {c.domain for c in quick.cells} == {"general"} and set(quick.base) == {"ifeval"}
     assert set(quick.reference_training) == {"general"}  # the base trained on the gold slice
-    # The generator is the base here (SmolLM2): its problem-solving evaluation is the base's, run once.
-    assert quick.generator_scores["smollm2-135m-instruct"]["ifeval"].key == quick.base["ifeval"].key
+    assert not quick.generator_scores  # the quickstart does not score its generators as problem solvers
+    # Where it does, SmolLM2, the base here, has the base's problem-solving evaluation, run once.
+    scored = build_plan(profile_config("quickstart", evaluation={"score_generators": True}))
+    assert scored.generator_scores["smollm2-135m-instruct"]["ifeval"].key == scored.base["ifeval"].key
+    # Two generators (SmolLM2 and the base model Gemma 3 270M, few-shot) on the verifiable-constraint data.
+    assert sorted(c.generator for c in quick.cells) == ["gemma-3-270m", "smollm2-135m-instruct"]
+    for cell in quick.cells:
+        generate = cell.generate.params
+        assert generate["prompt_format"] == "json" and generate["example_turns"] == 2
+        assert generate["seeds"] == [{"source": "agorabench", "path": None, "split": "train", "config": None,
+                                      "limit": None, "bundled": "response_generation_constraints"}]
+    gold = quick.reference_training["general"].params
+    assert gold["data_path"].endswith("gold_constraints.jsonl") and gold["max_examples"] == 240
 
 
 def test_changing_one_generator_changes_only_its_keys():

@@ -119,3 +119,15 @@ def test_bundled_seed_sets_cover_all_nine_settings():
         for domain in ("math", "code", "general"):
             rows = load_seeds([SeedSource(source="agorabench")], method, domain)
             assert len(rows) >= minimum, (method, domain)
+
+
+def test_a_bundled_set_by_name_and_one_line_errors_for_a_wrong_one():
+    from agorabench.data.seeds import SeedSource, load_seeds
+
+    rows = load_seeds([SeedSource(source="agorabench", bundled="response_generation_constraints")],
+                      "response_generation", "general")
+    assert len(rows) >= 100 and all(r["id"].startswith("general-rgc-") for r in rows)
+    with pytest.raises(AgorabenchError, match="no bundled set 'nope' for general .bundled: .*gold_constraints"):
+        load_seeds([SeedSource(source="agorabench", bundled="nope")], "response_generation", "general")
+    with pytest.raises(ValueError, match="source agorabench and no path"):
+        SeedSource(source="lima", bundled="gold_constraints")

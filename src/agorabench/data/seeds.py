@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agorabench.data.hub import hub_reachable, offline_hint
 from agorabench.data.latex import last_boxed
@@ -46,6 +46,19 @@ class SeedSource(StrictModel):
     split: str = "train"
     config: str | None = Field(None, description="Hub dataset configuration, e.g. 'main' for gsm8k")
     limit: int | None = Field(None, ge=1, description="use at most this many rows")
+    bundled: str | None = Field(
+        None,
+        description="source agorabench, no path: a bundled set other than the setting's own, by name (a file "
+        "under agorabench/data/seeds/DOMAIN/), e.g. response_generation_constraints",
+    )
+
+    @model_validator(mode="after")
+    def _bundled_sets_are_ours(self) -> SeedSource:
+        if self.bundled is not None and (self.source != "agorabench" or self.path is not None):
+            raise ValueError("bundled names one of agorabench's own sets: give it with source agorabench and no path")
+        if self.bundled is not None and not re.fullmatch(r"[a-z0-9_]+", self.bundled):
+            raise ValueError(f"bundled {self.bundled!r} is not a set name (e.g. response_generation_constraints)")
+        return self
 
 
 # --- field mappings --------------------------------------------------------------------------------------
@@ -206,8 +219,13 @@ PAPER_SEED_SOURCES: dict[tuple[str, str], list[dict[str, Any]]] = {
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def bundled_path(method: str, domain: str) -> Path:
-    return BUNDLED / domain / f"{method}.jsonl"
+def bundled_path(method: str, domain: str, name: str | None = None) -> Path:
+    """A bundled seed file: the setting's own (named after its method) or the set `name`."""
+    path = BUNDLED / domain / f"{name or method}.jsonl"
+    if name is not None and not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (BUNDLED / domain).glob("*.jsonl")))
+        raise AgorabenchError(f"seeds: no bundled set {name!r} for {domain} (bundled: {known})")
+    return path
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -258,7 +276,7 @@ def load_source(spec: SeedSource, method: str, domain: str) -> list[Row]:
         raise AgorabenchError(f"unknown seed source {spec.source!r} (known: {', '.join(MAPPINGS)})")
     if spec.path is None:
         if spec.source == "agorabench":
-            raw = read_rows(bundled_path(method, domain))
+            raw = read_rows(bundled_path(method, domain, spec.bundled))
         else:
             hub_id, config = DEFAULT_HUB_IDS[spec.source]
             raw = _load_hub(hub_id, spec.config or config, spec.split)

@@ -198,6 +198,9 @@ def build_plan(config: RunConfig) -> Plan:
                 "generator": _generator_identity(gen), "method": method, "domain": domain,
                 "instances": config.instances, "seed": config.seed, "seeds": seeds,
                 "prompt_format": config.generation.prompt_format,
+                # Only where set (and only RG reads it): older runs' generate keys stay valid.
+                **({"example_turns": config.generation.example_turns}
+                   if config.generation.example_turns and method == "response_generation" else {}),
                 "sampling": config.generation.sampling.model_dump(mode="json"),
                 "token_budget": config.generation.token_budget, "tokenizer": config.student.base,
                 "prompts": setting_fingerprint(method, domain),

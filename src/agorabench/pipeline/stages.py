@@ -72,6 +72,7 @@ def generation_configs(params: dict[str, Any], folder: Path | None = None):
         method=params["method"],
         domain=params["domain"],
         prompt_format=params["prompt_format"],
+        example_turns=params.get("example_turns", 0),
         seeds=[SeedSource.model_validate(s) for s in params["seeds"]] or [SeedSource(source="agorabench")],
         validation=ValidationConfig(
             token_budget=params["token_budget"], tokenizer=params["tokenizer"],
