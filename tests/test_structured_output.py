@@ -253,6 +253,8 @@ def test_schemas_fields_and_the_fingerprint():
     assert ig_code["required"] == ["instruction", "code", "tests"] and ig_code["additionalProperties"] is False
     assert METHODS["response_generation"].output_schema("math")["required"] == ["response", "final_answer"]
     assert METHODS["quality_enhancement"].output_schema("general")["required"] == ["instruction", "response"]
+    # QE code asks for the code before the restated task (what lets a small model keep the code whole).
+    assert list(METHODS["quality_enhancement"].output_schema("code")["properties"]) == ["code", "instruction"]
     # The strict subset every backend takes: all properties required, strings only.
     for method, domain in SETTINGS:
         schema = METHODS[method].output_schema(domain)
