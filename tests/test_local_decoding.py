@@ -287,3 +287,18 @@ def test_rows_joining_a_running_batch_get_what_they_get_alone(backends) -> None:
     assert got == expected + expected[:2]
     assert max(ran) == 3  # three rows decoded together at times (max_batch_size)
     assert sum(ran.values()) < len(MIXED)  # fewer serve calls than requests: rows joined running ones
+
+
+def test_a_continuous_backend_without_serve_is_refused_where_it_is_written() -> None:
+    from agorabench.llm.in_process import InProcessBackend
+
+    with pytest.raises(TypeError, match="Broken sets continuous = True but writes no _serve"):
+
+        class Broken(InProcessBackend):
+            continuous = True
+
+            def _load_runtime(self):
+                return None
+
+            def _run_batch(self, requests):
+                return []

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agorabench.llm.base import Backend, Completion, FatalError, Message, SamplingParams, as_messages
-from agorabench.llm.batching import MicroBatcher, Ticket
+from agorabench.llm.batching import MicroBatcher
 from agorabench.llm.config import GeneratorConfig
 
 
@@ -36,7 +35,15 @@ def one_line(exc: BaseException) -> str:
 class InProcessBackend(Backend):
     """A model in this process behind a micro-batcher; `runtime()` loads it once, in the worker thread."""
 
-    continuous = False  # True: the batcher calls `_serve` (continuous batching) instead of `_run_batch`
+    # True: the batcher calls the subclass's `_serve(tickets, more)` (continuous batching: settle every ticket,
+    # these and those `more(n)` returns, in the worker thread) instead of `_run_batch`.
+    continuous = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Refused where the class is written, not at the first request.
+        if cls.continuous and not callable(getattr(cls, "_serve", None)):
+            raise TypeError(f"{cls.__name__} sets continuous = True but writes no _serve(tickets, more)")
 
     def __init__(self, config: GeneratorConfig, *, max_batch_size: int | None = None, max_wait_s: float | None = None):
         self.config = config
@@ -45,7 +52,7 @@ class InProcessBackend(Backend):
         self._load_error: FatalError | None = None
         options: dict[str, Any] = {} if max_wait_s is None else {"max_wait_s": max_wait_s}
         if self.continuous:
-            options["serve"] = self._serve
+            options["serve"] = self._serve  # type: ignore[attr-defined]  # checked in __init_subclass__
         else:
             options["run_batch"] = self._run_batch
         self.max_batch_size = max_batch_size or config.max_batch_size
@@ -88,8 +95,3 @@ class InProcessBackend(Backend):
     def _run_batch(self, requests: list[Request]) -> list[Completion | Exception]:
         """One result per request, in order, computed in the worker thread."""
 
-    def _serve(
-        self, tickets: list[Ticket[Request, Completion]], more: Callable[[int], list[Ticket[Request, Completion]]]
-    ) -> None:
-        """With `continuous = True`: settle every ticket (these and those `more` returns), in the worker thread."""
-        raise NotImplementedError(f"{type(self).__name__} sets continuous but has no _serve")

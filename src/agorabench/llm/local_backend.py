@@ -228,12 +228,8 @@ class _Runtime:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-        width = max(len(r.prompt) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):  # left padding: every row's next token sits in the last column
-            input_ids[i, width - len(row.prompt) :] = torch.tensor(row.prompt)
-            attention[i, width - len(row.prompt) :] = 1
+        input_ids, attention = self._left_padded(rows)
+        width = input_ids.shape[1]
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
 
         sampler = _RowSampler([r.params for r in rows], input_ids, attention, [r.grammar for r in rows])
@@ -322,16 +318,24 @@ class _Runtime:
                 if batch is not None:
                     batch.forward()
 
-    def _prefill(self, rows: list[_Row]) -> _Batch:
-        """The rows' prompts through the model at once (left-padded), as a batch ready to choose."""
+    def _left_padded(self, rows: list[_Row]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows' prompts as one left-padded batch (every row's next token in the last column) and its
+        attention mask, on the CPU."""
         import torch
 
         width = max(len(r.prompt) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):  # left padding: every row's next token sits in the last column
+        for i, row in enumerate(rows):
             input_ids[i, width - len(row.prompt) :] = torch.tensor(row.prompt)
             attention[i, width - len(row.prompt) :] = 1
+        return input_ids, attention
+
+    def _prefill(self, rows: list[_Row]) -> _Batch:
+        """The rows' prompts through the model at once (left-padded), as a batch ready to choose."""
+        import torch
+
+        input_ids, attention = self._left_padded(rows)
         # The history the sampler sees repeats each row's first token over its padding (penalty-neutral).
         first = torch.tensor([r.prompt[0] if r.prompt else self.pad_id for r in rows])[:, None]
         history = torch.where(attention.bool(), input_ids, first)
