@@ -39,3 +39,20 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "agorabench", *args]
+
+
+def complete_once(config, params, question: str = "Which?"):
+    """One request through a fresh backend of `config` (closed afterwards): its Completion."""
+    import asyncio
+
+    from agorabench.llm.base import Message
+    from agorabench.llm.registry import create_backend
+
+    async def go():
+        backend = create_backend(config)
+        try:
+            return await backend.complete([Message(role="user", content=question)], params)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())

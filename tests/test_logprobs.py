@@ -5,7 +5,6 @@ apart, and requests without it keep the keys they always had."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, write_instructions
 
 from agorabench.generation.answer_task import AnswerTask
 from agorabench.generation.cache import request_key
@@ -21,9 +19,9 @@ from agorabench.generation.config import EngineConfig, GenerateConfig
 from agorabench.generation.runner import run_generate
 from agorabench.llm.base import Message, SamplingParams
 from agorabench.llm.config import GeneratorConfig
-from agorabench.llm.registry import create_backend
 from agorabench.llm.vllm_backend import completion_from_output, vllm_sampling_kwargs
 from agorabench.testing.fake_server import FakeServer, Reply
+from conftest import complete_once, read_jsonl, write_instructions
 
 ALTERNATIVES = {"M": math.log(0.7), "m": math.log(0.2), "Both": math.log(0.06), "The": math.log(0.04)}
 
@@ -36,17 +34,6 @@ def openai_config(url: str) -> GeneratorConfig:
     return GeneratorConfig(name="fake", backend="openai", model="fake-model", base_urls=[url], timeout_s=5.0)
 
 
-def complete(config: GeneratorConfig, params: SamplingParams):
-    async def go():
-        backend = create_backend(config)
-        try:
-            return await backend.complete([Message(role="user", content="Which?")], params)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
-
-
 def test_openai_backend_returns_the_first_tokens_alternatives_over_http():
     bodies = []
 
@@ -56,8 +43,8 @@ def test_openai_backend_returns_the_first_tokens_alternatives_over_http():
 
     with FakeServer(responder=responder) as server:
         config = openai_config(server.openai_base_url)
-        asked = complete(config, SamplingParams(max_tokens=1, top_logprobs=3))
-        plain = complete(config, SamplingParams(max_tokens=1))
+        asked = complete_once(config, SamplingParams(max_tokens=1, top_logprobs=3))
+        plain = complete_once(config, SamplingParams(max_tokens=1))
     assert bodies[0]["logprobs"] is True and bodies[0]["top_logprobs"] == 3
     assert "logprobs" not in bodies[1] and "top_logprobs" not in bodies[1]
     assert asked.text == "M"
@@ -67,7 +54,7 @@ def test_openai_backend_returns_the_first_tokens_alternatives_over_http():
 
 def test_a_plain_reply_gets_its_first_word_with_probability_one():
     with FakeServer() as server:  # the echo responder: "Answer: ..."
-        result = complete(openai_config(server.openai_base_url), SamplingParams(max_tokens=8, top_logprobs=5))
+        result = complete_once(openai_config(server.openai_base_url), SamplingParams(max_tokens=8, top_logprobs=5))
     assert result.top_logprobs == {"Answer:": 0.0}
 
 
@@ -82,7 +69,7 @@ def test_anthropic_backend_has_no_logprobs(monkeypatch):
             api_key_env="FAKE_ANTHROPIC_KEY",
             timeout_s=5.0,
         )
-        result = complete(config, SamplingParams(max_tokens=1, top_logprobs=5))
+        result = complete_once(config, SamplingParams(max_tokens=1, top_logprobs=5))
     assert result.text == "M" and result.top_logprobs is None
 
 

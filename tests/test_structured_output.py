@@ -34,10 +34,10 @@ from agorabench.llm.base import Message, SamplingParams, schema_name
 from agorabench.llm.batch.ledger import LEDGER_FILE
 from agorabench.llm.config import EMBEDDED_MODEL, GeneratorConfig, resolve_generator
 from agorabench.llm.openai_backend import parse_chat_completion
-from agorabench.llm.registry import BACKENDS, create_backend
+from agorabench.llm.registry import BACKENDS
 from agorabench.testing.fake_batch import configure_batches
 from agorabench.testing.fake_server import FakeServer, matches_schema, requested_schema
-from conftest import read_jsonl
+from conftest import complete_once, read_jsonl
 
 SETTINGS = [(m, d) for m in ("instance_generation", "response_generation", "quality_enhancement")
             for d in ("math", "code", "general")]
@@ -80,17 +80,6 @@ def schema_responder(bodies: list):
     return respond
 
 
-def complete(config: GeneratorConfig, params: SamplingParams):
-    async def go():
-        backend = create_backend(config)
-        try:
-            return await backend.complete([Message(role="user", content="Why?")], params)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
-
-
 # --- the field and the flags -----------------------------------------------------------------------------
 
 
@@ -117,8 +106,8 @@ def test_openai_sends_response_format_with_the_strict_schema_over_http():
     bodies: list = []
     with FakeServer(responder=schema_responder(bodies)) as server:
         config = GeneratorConfig(name="o", backend="openai", model="fake-model", base_urls=[server.openai_base_url])
-        structured = complete(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
-        plain = complete(config, SamplingParams(max_tokens=64))
+        structured = complete_once(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
+        plain = complete_once(config, SamplingParams(max_tokens=64))
         stats = server.stats()
     assert bodies[0]["response_format"] == {
         "type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True},
@@ -142,8 +131,8 @@ def test_anthropic_forces_a_tool_whose_input_is_the_schema_over_http():
         config = GeneratorConfig(
             name="a", backend="anthropic", model="fake-model", base_urls=[server.anthropic_base_url]
         )
-        structured = complete(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
-        plain = complete(config, SamplingParams(max_tokens=64))
+        structured = complete_once(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
+        plain = complete_once(config, SamplingParams(max_tokens=64))
         stats = server.stats()
     (tool,) = bodies[0]["tools"]
     assert tool["name"] == "answer" and tool["input_schema"] == SCHEMA
@@ -158,7 +147,7 @@ def test_anthropic_forces_a_tool_whose_input_is_the_schema_over_http():
 def test_the_fake_server_counts_replies_that_break_the_schema():
     with FakeServer(responder=lambda body: '{"answer": "only one field"}') as server:
         config = GeneratorConfig(name="o", backend="openai", model="fake-model", base_urls=[server.openai_base_url])
-        complete(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
+        complete_once(config, SamplingParams(max_tokens=64, json_schema=SCHEMA))
         assert server.stats()["schema_violations"] == 1
 
 
