@@ -13,8 +13,8 @@ from pydantic import Field
 from agorabench.io import StrictModel as _Strict
 from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS, Domain, Method
 
-__all__ = ["DOMAINS", "METHODS", "METHOD_SHORT", "Cell", "DataStats", "GeneratorInfo", "ModelScores", "Pgr",
-           "RunResults", "Score"]
+__all__ = ["DOMAINS", "METHODS", "METHOD_SHORT", "Agreement", "Cell", "DataStats", "GeneratorInfo", "ModelScores",
+           "Pgr", "RankAgreement", "RunResults", "ScalingPoint", "Score", "StudentInfo"]
 
 
 class Score(_Strict):
@@ -64,12 +64,26 @@ class DataStats(_Strict):
     cost_usd: float = 0.0
 
 
+class ScalingPoint(_Strict):
+    """A cell's student trained on the first `instances` records of its dataset (a seeded order, so the sizes
+    are nested prefixes of one generation), evaluated as the cell's own student is."""
+
+    instances: int = Field(description="training examples: a prefix of the dataset (the largest: all of it)")
+    status: Literal["done", "failed", "pending"] = "pending"
+    cost_usd: float = Field(0.0, description="what generating these records cost: the dataset's cost per record x instances")
+    student_scores: dict[str, Score] = Field(default_factory=dict)
+    pgr: dict[str, Pgr] = Field(default_factory=dict)
+    domain_pgr: Pgr | None = None
+
+
 class Cell(_Strict):
-    """One (generator, method, domain): its data, its student's scores, and PGR."""
+    """One (generator, method, domain) and, when a run has several, one student: its data, its student's
+    scores, and PGR."""
 
     generator: str
     method: Method
     domain: Domain
+    student: str | None = Field(None, description="the student's name (None in results written before students:)")
     status: Literal["done", "failed", "pending"] = "pending"
     error: str | None = Field(None, description="one line: the stage that failed and why")
     data: DataStats | None = None
@@ -79,6 +93,10 @@ class Cell(_Strict):
     intrinsic: dict[str, float | None] = Field(
         default_factory=dict,
         description="intrinsic metrics of the dataset (agorabench.metrics.intrinsic), when measured",
+    )
+    scaling: list[ScalingPoint] = Field(
+        default_factory=list, description="the data-scaling curve (run config `scaling:`), smallest first; "
+        "its last point is the whole dataset, i.e. this cell's own scores",
     )
 
 
@@ -92,6 +110,37 @@ class GeneratorInfo(_Strict):
     problem_solving: dict[str, float] = Field(
         default_factory=dict, description="optional: domain -> the generator's own benchmark score (analysis)"
     )
+
+
+class StudentInfo(_Strict):
+    """One student of a run (`students:`): its base, recipe, and the base and reference it is measured against."""
+
+    name: str
+    base_model: str
+    recipe: str
+    training: str | None = None
+    base: ModelScores
+    reference: ModelScores
+
+
+class RankAgreement(_Strict):
+    """Kendall's tau between two students' rankings of the generators, on one setting or overall."""
+
+    scope: str = Field(description="a setting (METHOD/DOMAIN) or 'overall' (generators ranked by mean domain PGR)")
+    students: tuple[str, str]
+    tau: float | None = Field(description="None when fewer than two generators have a defined PGR for both")
+    ci: tuple[float, float] | None = Field(None, description="95% bootstrap CI over benchmark items")
+    generators: list[str] = Field(default_factory=list, description="the generators ranked")
+    flips: list[tuple[str, str]] = Field(
+        default_factory=list, description="pairs of generators the two students order differently")
+    note: str | None = None
+
+
+class Agreement(_Strict):
+    """How well a run's students agree on the ranking of its generators."""
+
+    rounds: int = 0
+    pairs: list[RankAgreement] = Field(default_factory=list)
 
 
 class RunResults(_Strict):
@@ -109,4 +158,8 @@ class RunResults(_Strict):
     reference: ModelScores
     generators: list[GeneratorInfo]
     cells: list[Cell]
+    students: list[StudentInfo] = Field(
+        default_factory=list, description="every student (the first is also student_base/base/reference above)")
+    scaling: list[int] = Field(default_factory=list, description="the run config's data sizes (`scaling:`)")
+    agreement: Agreement | None = Field(None, description="with two or more students: their ranking agreement")
     notes: list[str] = Field(default_factory=list)
