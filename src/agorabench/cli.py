@@ -302,7 +302,8 @@ def run(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help="a built-in profile instead of a file: quickstart, quickstart-gemma, tiny, agorabench"
+            "--profile", help="a built-in profile instead of a file: quickstart, quickstart-gemma, tiny, tiny-beyond, "
+            "agorabench"
         ),
     ] = None,
     tiny: Annotated[
@@ -403,6 +404,43 @@ def analyze(
 
 def _num(value) -> str:
     return "n/a" if value is None else f"{value:.3g}"
+
+
+@app.command()
+@user_errors
+def budget(
+    source: Annotated[Path, typer.Argument(
+        metavar="RUN", help="a finished run folder, its results.json, or a CSV table")],
+    budget_usd: Annotated[str, typer.Option("--budget", metavar="USD", help="US dollars to spend")],
+    instances: Annotated[str | None, typer.Option(
+        "--instances", metavar="N", help="plan exactly N instances per setting")] = None,
+    student: Annotated[str | None, typer.Option(
+        "--student", help="whose PGR to plan by, in a run with several students (default: the first)")] = None,
+    price: Annotated[list[str] | None, typer.Option(
+        "--price", metavar="NAME=INPUT,OUTPUT",
+        help="price a generator (USD per 1M prompt, completion tokens), e.g. a local one; repeatable")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the plan as JSON here")] = None,
+) -> None:
+    """Which generator, and how many instances, a budget buys per setting (and the best mix), from measured PGR."""
+    from agorabench.analysis import planner
+    from agorabench.io import write_json_atomic
+
+    dollars = planner.parse_budget(budget_usd)
+    size = planner.parse_instances(instances)
+    prices = {}
+    for text in price or []:
+        name, p_in, p_out = planner.parse_price(text)
+        prices[name] = (p_in, p_out)
+    result = planner.plan_budget(source, dollars, instances=size, student=student, prices=prices)
+    for line in planner.plan_lines(result):
+        print(line)
+    if json_out is not None:
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(json_out, result, indent=1)
+        except OSError as exc:
+            raise AgorabenchError(f"--json {json_out}: cannot write ({exc.strerror or exc})") from None
+        print(f"json: {json_out}")
 
 
 @app.command()

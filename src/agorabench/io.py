@@ -66,18 +66,22 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     """The first problem of a pydantic error as one line: `source: field.path: message (got value)`."""
     errors = exc.errors()
     first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    loc = ".".join(str(part) for part in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown field"
     elif first["type"] == "missing":
         msg = "required field is missing"
+    elif first["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")  # our own validators' messages are written to be read as they are
     shown = repr(first.get("input"))
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    got = "" if first["type"] in ("missing",) else f" (got {shown})"
+    # A whole mapping (a check across fields) is no help to show: the message names the fields.
+    whole = first["type"] == "value_error" and isinstance(first.get("input"), dict)
+    got = "" if first["type"] in ("missing",) or whole else f" (got {shown})"
     more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
-    return f"{source}: {loc}: {msg}{got}{more}"
+    return f"{source}: {loc + ': ' if loc else ''}{msg}{got}{more}"
 
 
 def parse_model(model: type[M], data: Any, source: str) -> M:

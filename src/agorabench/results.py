@@ -70,7 +70,9 @@ class ScalingPoint(_Strict):
 
     instances: int = Field(description="training examples: a prefix of the dataset (the largest: all of it)")
     status: Literal["done", "failed", "pending"] = "pending"
-    cost_usd: float = Field(0.0, description="what generating these records cost: the dataset's cost per record x instances")
+    error: str | None = Field(None, description="one line: the stage that failed and why")
+    cost_usd: float = Field(
+        0.0, description="what generating these records cost: the dataset's cost per record x instances")
     student_scores: dict[str, Score] = Field(default_factory=dict)
     pgr: dict[str, Pgr] = Field(default_factory=dict)
     domain_pgr: Pgr | None = None

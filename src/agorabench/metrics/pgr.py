@@ -302,10 +302,28 @@ def pgr_domain(
     the benchmarks' bootstrap PGRs, each benchmark resampled with its own stream (`benchmark_rng`), `rounds`
     rounds each. The domain value names the benchmarks it averaged and those it left out.
     """
+    value, results, _ = pgr_domain_draws(per_benchmark, rounds=rounds, seed=seed, min_gap=min_gap, level=level)
+    return value, results
+
+
+def pgr_domain_draws(
+    per_benchmark: Mapping[
+        str, tuple[BenchmarkScores | None, BenchmarkScores | None, BenchmarkScores | None]
+    ],
+    *,
+    rounds: int = 2000,
+    seed: int = 0,
+    min_gap: float = 1.0,
+    level: float = 0.95,
+) -> tuple[PgrValue, dict[str, PgrValue], np.ndarray | None]:
+    """`pgr_domain`, and the domain PGR's bootstrap draws (one per round, NaN where a round was skipped; None
+    without a CI). Round r resamples the same item positions for every cell evaluated on the same items with
+    the same seed (`benchmark_rng`), so draws of different cells, or students, pair round by round: what
+    ranking statistics over cells resample (`metrics/agreement.py`)."""
     results: dict[str, PgrValue] = {}
     draws: dict[str, np.ndarray | None] = {}
     if not per_benchmark:
-        return PgrValue(None, undefined_reason="no benchmarks in this domain"), results
+        return PgrValue(None, undefined_reason="no benchmarks in this domain"), results, None
     for name, (student, base, reference) in per_benchmark.items():
         rng = benchmark_rng(seed, name)
         results[name], draws[name] = _compute(
@@ -316,7 +334,7 @@ def pgr_domain(
         reason = "no benchmark has a defined PGR: " + "; ".join(
             f"{name}: {p.undefined_reason}" for name, p in results.items()
         )
-        return PgrValue(None, undefined_reason=reason), results
+        return PgrValue(None, undefined_reason=reason), results, None
 
     value = float(np.mean([results[name].value for name in defined]))
     n = sum(results[name].n for name in defined)
@@ -324,7 +342,7 @@ def pgr_domain(
     no_draws = [name for name in defined if draws[name] is None]
     if no_draws:
         note = "no CI: no bootstrap for " + ", ".join(no_draws)
-        return PgrValue(value, ci_note=note, n=n, **coverage), results
+        return PgrValue(value, ci_note=note, n=n, **coverage), results, None
     stacked = np.stack([draws[name] for name in defined])  # (benchmarks, rounds)
     means = stacked.mean(axis=0)
     valid = ~np.isnan(means)
@@ -334,12 +352,12 @@ def pgr_domain(
             f"no CI: a benchmark's resampled reference gap was 0 in {skipped} of {rounds} rounds "
             f"({100 * skipped / rounds:.1f}%, more than {100 * MAX_SKIPPED:g}%)"
         )
-        return PgrValue(value, ci_note=note, n=n, skipped=skipped, **coverage), results
+        return PgrValue(value, ci_note=note, n=n, skipped=skipped, **coverage), results, None
     note = f"{skipped} of {rounds} rounds skipped (a resampled reference gap was 0)" if skipped else None
     ci = _quantiles(means[valid], level)
     methods = {results[name].method for name in defined}
     method = methods.pop() if len(methods) == 1 else None
-    return PgrValue(value, ci=ci, ci_note=note, n=n, method=method, skipped=skipped, **coverage), results
+    return PgrValue(value, ci=ci, ci_note=note, n=n, method=method, skipped=skipped, **coverage), results, means
 
 
 def to_result(p: PgrValue) -> Pgr:

@@ -8,12 +8,24 @@ from pathlib import Path
 
 from agorabench.io import write_text_atomic
 from agorabench.jsonl import read_jsonl_lenient
-from agorabench.metrics.pgr import BenchmarkScores, pgr_domain, scores_from_eval_dir, to_result
+from agorabench.metrics.agreement import CellPgr, rank_agreement
+from agorabench.metrics.pgr import BenchmarkScores, pgr_domain, pgr_domain_draws, scores_from_eval_dir, to_result
 from agorabench.pipeline.executor import Outcome
 from agorabench.pipeline.plan import Plan
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
-from agorabench.results import Cell, DataStats, GeneratorInfo, ModelScores, RunResults, Score
+from agorabench.results import (
+    Agreement,
+    DataStats,
+    GeneratorInfo,
+    ModelScores,
+    RankAgreement,
+    RunResults,
+    ScalingPoint,
+    Score,
+    StudentInfo,
+)
+from agorabench.results import Cell as Result
 from agorabench.training.recipes import load_recipe, recipe_summary
 
 
@@ -50,8 +62,8 @@ def _data_stats(stage: Stage, store: ArtifactStore, requested: int) -> DataStats
     )
 
 
-def _cell_status(cell, outcomes: dict[str, Outcome], store: ArtifactStore) -> tuple[str, str | None]:
-    stages = [cell.generate, cell.train, *cell.evaluate.values()]
+def _status(stages: list[Stage], outcomes: dict[str, Outcome], store: ArtifactStore) -> tuple[str, str | None]:
+    """done, failed (with the first failed stage and why) or pending, for the stages one result needs."""
     for stage in stages:
         outcome = outcomes.get(stage.key)
         if outcome is not None and outcome.status == "failed":
@@ -64,32 +76,69 @@ def _cell_status(cell, outcomes: dict[str, Outcome], store: ArtifactStore) -> tu
     return "pending", None
 
 
+def _student_scores(stages: dict[str, Stage], store: ArtifactStore) -> dict[str, BenchmarkScores | None]:
+    return {b: _eval_scores(s, store) for b, s in stages.items()}
+
+
+def _model_scores(label: str, model: str, scores: dict[str, BenchmarkScores | None]) -> ModelScores:
+    return ModelScores(label=label, model=model, scores={b: _score(v) for b, v in scores.items() if v is not None})
+
+
+def _scaling_point(point, data: DataStats | None, base, reference, store: ArtifactStore,
+                   outcomes: dict[str, Outcome], seed: int) -> ScalingPoint:
+    """One smaller size of a cell's curve: its student's scores and PGR against the cell's base and reference;
+    its cost, the dataset's cost per record times the size (the records it trained on)."""
+    status, error = _status([point.train, *point.evaluate.values()], outcomes, store)
+    per_record = data.cost_usd / data.instances if data is not None and data.instances else 0.0
+    result = ScalingPoint(instances=point.instances, status=status, error=error,
+                          cost_usd=round(per_record * point.instances, 6))
+    scores = _student_scores(point.evaluate, store)
+    result.student_scores = {b: _score(v) for b, v in scores.items() if v is not None}
+    if status == "done":
+        triples = {b: (scores[b], base.get(b), reference.get(b)) for b in point.evaluate}
+        domain_value, per_benchmark = pgr_domain(triples, seed=seed)
+        result.pgr = {b: to_result(v) for b, v in per_benchmark.items()}
+        result.domain_pgr = to_result(domain_value)
+    return result
+
+
 def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], seed: int = 0) -> RunResults:
     config = plan.config
-    base_scores = {b: _eval_scores(s, store) for b, s in plan.base.items()}
-    reference_scores = {b: _eval_scores(s, store) for b, s in plan.reference.items()}
-    reference_label = (
-        f"{config.reference.model} (reference)" if config.reference.model
-        else f"{config.student.base} trained on gold data (reference)"
-    )
-    cells: list[Cell] = []
+    base_scores = {s.name: _student_scores(s.base, store) for s in plan.students}
+    reference_scores = {s.name: _student_scores(s.reference, store) for s in plan.students}
+    several = len(plan.students) > 1
+    cells: list[Result] = []
     cost_by_generator: dict[str, float] = {}
+    counted: set[str] = set()  # generate stages already costed (every student shares a dataset)
+    domain_draws: dict[str, dict[tuple[str, str], CellPgr]] = {s.name: {} for s in plan.students}
     for cell in plan.cells:
-        status, error = _cell_status(cell, outcomes, store)
+        status, error = _status([cell.generate, cell.train, *cell.evaluate.values()], outcomes, store)
         data = _data_stats(cell.generate, store, config.instances)
-        if data is not None:
+        if data is not None and cell.generate.key not in counted:
+            counted.add(cell.generate.key)
             cost_by_generator[cell.generator] = cost_by_generator.get(cell.generator, 0.0) + data.cost_usd
-        student = {b: _eval_scores(s, store) for b, s in cell.evaluate.items()}
-        result = Cell(generator=cell.generator, method=cell.method, domain=cell.domain, status=status, error=error,
-                      data=data, student_scores={b: _score(v) for b, v in student.items() if v is not None})
+        student = _student_scores(cell.evaluate, store)
+        base, reference = base_scores[cell.student], reference_scores[cell.student]
+        result = Result(generator=cell.generator, method=cell.method, domain=cell.domain,
+                        student=cell.student, status=status, error=error,
+                        data=data, student_scores={b: _score(v) for b, v in student.items() if v is not None})
         if cell.intrinsic is not None and store.is_done(cell.intrinsic.key):
             summary = json.loads((store.get(cell.intrinsic.key).path / "summary.json").read_text())
             result.intrinsic = summary.get("metrics", {})
         if status == "done":
-            triples = {b: (student[b], base_scores.get(b), reference_scores.get(b)) for b in cell.evaluate}
-            domain_value, per_benchmark = pgr_domain(triples, seed=seed)
+            triples = {b: (student[b], base.get(b), reference.get(b)) for b in cell.evaluate}
+            domain_value, per_benchmark, draws = pgr_domain_draws(triples, seed=seed)
             result.pgr = {b: to_result(v) for b, v in per_benchmark.items()}
             result.domain_pgr = to_result(domain_value)
+            domain_draws[cell.student][(f"{cell.method}/{cell.domain}", cell.generator)] = CellPgr(
+                domain_value.value, draws)
+        if cell.scaling:
+            result.scaling = [_scaling_point(p, data, base, reference, store, outcomes, seed)
+                              for p in cell.scaling]
+            whole = ScalingPoint(instances=data.instances if data else config.instances, status=status, error=error,
+                                 cost_usd=data.cost_usd if data else 0.0, student_scores=result.student_scores,
+                                 pgr=result.pgr, domain_pgr=result.domain_pgr)
+            result.scaling.append(whole)
         cells.append(result)
 
     generators = []
@@ -109,21 +158,38 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
             cost_usd=round(cost_by_generator.get(gen.name, 0.0), 6),
             problem_solving=problem_solving,
         ))
+    students = [
+        StudentInfo(
+            name=s.name, base_model=s.config.base, recipe=s.config.recipe,
+            training=recipe_summary(load_recipe(s.config.recipe), s.config.num_processes or 1),
+            base=_model_scores(f"{s.config.base} (base)", s.config.base, base_scores[s.name]),
+            reference=_model_scores(s.reference_label, s.reference_model, reference_scores[s.name]),
+        )
+        for s in plan.students
+    ]
+    agreement = None
+    if several:
+        rounds = next((len(c.draws) for cells_ in domain_draws.values() for c in cells_.values()
+                       if c.draws is not None), 0)
+        pairs = rank_agreement(domain_draws, [g.name for g in plan.generators])
+        agreement = Agreement(rounds=rounds, pairs=[RankAgreement(**vars(p)) for p in pairs])
+    first = students[0]
     return RunResults(
         name=config.name,
         profile=config.profile,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seed=config.seed,
-        student_base=config.student.base,
-        recipe=config.student.recipe,
-        training=recipe_summary(load_recipe(config.student.recipe), config.student.num_processes or 1),
+        student_base=first.base_model,
+        recipe=first.recipe,
+        training=first.training,
         benchmarks=results_benchmarks(config),
-        base=ModelScores(label=f"{config.student.base} (base)", model=config.student.base,
-                         scores={b: _score(v) for b, v in base_scores.items() if v is not None}),
-        reference=ModelScores(label=reference_label, model=config.reference.model or "gold",
-                              scores={b: _score(v) for b, v in reference_scores.items() if v is not None}),
+        base=first.base,
+        reference=first.reference,
         generators=generators,
         cells=cells,
+        students=students,
+        scaling=config.data_sizes() if config.scaling else [],
+        agreement=agreement,
         notes=list(plan.notes),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from agorabench.data.seeds import PAPER_SEED_SOURCES, SeedSource
 from agorabench.errors import ConfigError
@@ -58,10 +58,21 @@ class GenerationConfig(StrictModel):
 
 
 class StudentConfig(StrictModel):
+    name: str | None = Field(
+        None, description="what the report calls this student (default: the base's last path part, e.g. Llama-3.1-8B)"
+    )
     base: str = Field(description="Hub id, local folder or embedded model name (gemma-3-270m)")
     recipe: str = Field("agorabench", description="built-in recipe name or recipe YAML path")
     launch: str | None = Field(None, description="accelerate config for multi-GPU training (fsdp, multi_gpu, ...)")
     num_processes: int | None = Field(None, ge=1)
+    reference: str | None = Field(
+        None, description="this student's reference model (e.g. its base's instruct sibling); default: the run's "
+        "`reference` (a gold reference trains each student's own base on the gold data)",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.base.rstrip("/").rsplit("/", 1)[-1]
 
 
 class GoldReference(StrictModel):
@@ -153,8 +164,16 @@ class RunConfig(StrictModel):
     settings: list[str] | Literal["all"] = "all"
     instances: int = Field(10_000, ge=1, description="instances requested per setting")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    student: StudentConfig
+    student: StudentConfig | None = Field(None, description="the one student (or `students:`)")
+    students: list[StudentConfig] | None = Field(
+        None, min_length=1, description="several students: every dataset trains and is evaluated on each, each "
+        "against its own base and reference; the first one is also `student`",
+    )
     reference: ReferenceConfig
+    scaling: list[int] | None = Field(
+        None, min_length=1, description="data sizes: each dataset's student is also trained on the first N records "
+        "of the dataset in a seeded order (nested prefixes of one generation) and evaluated: PGR per size",
+    )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     intrinsic: IntrinsicConfig | None = Field(
         None, description="intrinsic metrics of each dataset (IntrinsicConfig; base defaults to the student's)"
@@ -164,6 +183,48 @@ class RunConfig(StrictModel):
     )
     executor: Literal["local", "ray"] = "local"
     ray: RayOptions = Field(default_factory=RayOptions)
+
+    @field_validator("scaling")
+    @classmethod
+    def _sizes(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if any(size < 1 for size in value):
+            raise ValueError(f"sizes must be at least 1, got {min(value)}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _students_and_sizes(self) -> RunConfig:
+        # Both only as a written config.yaml has them: `student` is then the first of `students`.
+        if self.student is not None and self.students is not None and self.student != self.students[0]:
+            raise ValueError("give `student` (one) or `students` (a list), not both")
+        if self.student is None and self.students is None:
+            raise ValueError("student: required (or students: a list)")
+        if self.students is None:
+            self.students = [self.student]
+        self.student = self.students[0]  # the first student: what one-student code reads
+        labels = [s.label for s in self.students]
+        twice = sorted({name for name in labels if labels.count(name) > 1})
+        if twice:
+            raise ValueError(f"students: two students are named {twice[0]!r}; give each a distinct `name`")
+        if self.scaling and self.scaling[-1] > self.instances:
+            raise ValueError(
+                f"scaling: size {self.scaling[-1]} is above the dataset ({self.instances} instances): the largest "
+                "size is the dataset itself"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _one_form(self, handler):
+        # Written back (config.yaml) in the form a user writes: `student` for one, `students` for several.
+        data = handler(self)
+        if isinstance(data, dict):
+            data.pop("students" if len(self.students or ()) <= 1 else "student", None)
+        return data
+
+    def data_sizes(self) -> list[int]:
+        """The training sizes of every dataset, smallest first: `scaling` below `instances`, then the whole dataset."""
+        return [size for size in self.scaling or () if size < self.instances] + [self.instances]
 
     @field_validator("settings")
     @classmethod
@@ -267,8 +328,30 @@ PROFILES["quickstart-gemma"] = {
 }
 
 
+# Beyond the paper, offline (<= 10 min on 2 cores): the quickstart's two embedded generators, each dataset trained
+# at two sizes (a data-scaling curve), on two embedded students (SmolLM2-135M-Instruct and the base Gemma 3 270M:
+# do they rank the generators alike?), then `agorabench budget` on the run. Measured: docs/running.md.
+PROFILES["tiny-beyond"] = {
+    **{key: value for key, value in PROFILES["quickstart"].items() if key != "student"},
+    "name": "tiny-beyond",
+    "instances": 24,
+    "scaling": [8, 24],
+    "students": [
+        {"name": "smollm2", "base": EMBEDDED_MODEL, "recipe": "quickstart"},
+        {"name": "gemma", "base": "gemma-3-270m", "recipe": "quickstart"},
+    ],
+    "reference": {"gold": {"data": {"general": str(agorabench_data("seeds", "general", "gold_constraints.jsonl"))},
+                           "max_examples": 96}},
+    "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 80, "max_tokens": 64, "score_generators": False},
+}
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
+    # One student or several: a file that gives `students` replaces its profile's `student`, and the other way.
+    for one, other in (("student", "students"), ("students", "student")):
+        if one in override:
+            merged.pop(other, None)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)

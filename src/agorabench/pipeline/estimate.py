@@ -207,7 +207,11 @@ def estimate_generation(
     samples: dict[tuple[str, str], SettingSample] = {}
     by_name = {g.name: g for g in plan.generators}
     rows, notes, unread = [], [], []
+    seen: set[str] = set()
     for cell in plan.cells:
+        if cell.generate.key in seen:  # one dataset serves every student: estimate it once
+            continue
+        seen.add(cell.generate.key)
         key = (cell.method, cell.domain)
         if key not in samples:
             samples[key] = sample_setting(config, cell)

@@ -1,9 +1,12 @@
 """From a run config to the stages to run, in an order where every stage comes after what it needs.
 
-    base student ──evaluate──▶ one per benchmark              (shared by every cell)
-    reference    ──evaluate──▶ one per benchmark              (a model; or per domain: train on gold, evaluate)
-    per (generator, setting): generate ──▶ train ──▶ evaluate on each benchmark of the setting's domain
-                                   └──▶ intrinsic metrics (when enabled)
+    per student:
+      base student ──evaluate──▶ one per benchmark            (shared by every cell of the student)
+      reference    ──evaluate──▶ one per benchmark            (a model; or per domain: train on gold, evaluate)
+    per (generator, setting): generate                        (one dataset, shared by every student)
+      ├──▶ per student: train ──▶ evaluate on each benchmark of the setting's domain
+      │        and per smaller `scaling` size: train on the first N records ──▶ evaluate
+      └──▶ intrinsic metrics (when enabled)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from agorabench.io import installed_versions
 from agorabench.llm.config import GeneratorConfig, resolve_generator
 from agorabench.llm.registry import backend_spec
 from agorabench.metrics.intrinsic.rubrics import RUBRIC_VERSION
-from agorabench.pipeline.config import RunConfig
+from agorabench.pipeline.config import RunConfig, StudentConfig
 from agorabench.pipeline.stages import Stage, file_digest, gold_slice_path
 from agorabench.training.recipes import accumulation_steps, load_recipe
 
@@ -27,6 +30,15 @@ from agorabench.training.recipes import accumulation_steps, load_recipe
 CPU_TRAIN_TOKENS_PER_S = 170.0
 TOKENS_PER_EXAMPLE = 400  # instruction + response, a typical synthetic example
 TRAINING_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")
+
+
+@dataclass
+class ScalePoint:
+    """A student trained on the first `instances` records of a cell's dataset, and its evaluations."""
+
+    instances: int
+    train: Stage
+    evaluate: dict[str, Stage]
 
 
 @dataclass
@@ -38,18 +50,44 @@ class Cell:
     train: Stage
     evaluate: dict[str, Stage]
     intrinsic: Stage | None = None
+    student: str = ""
+    scaling: list[ScalePoint] = field(default_factory=list)  # the sizes below the whole dataset, smallest first
+
+
+@dataclass
+class StudentPlan:
+    """One student's own stages: its base's evaluations and its reference."""
+
+    name: str
+    config: StudentConfig
+    base: dict[str, Stage]  # benchmark -> evaluation of the base
+    reference: dict[str, Stage]  # benchmark -> evaluation of the reference
+    reference_training: dict[str, Stage]  # domain -> gold training (gold reference only)
+    reference_label: str = ""
+    reference_model: str = ""
 
 
 @dataclass
 class Plan:
     config: RunConfig
     generators: list[GeneratorConfig]
-    base: dict[str, Stage]  # benchmark -> evaluation of the base
+    students: list[StudentPlan]
     generator_scores: dict[str, dict[str, Stage]]  # generator -> benchmark -> evaluation of the generator itself
-    reference: dict[str, Stage]  # benchmark -> evaluation of the reference
-    reference_training: dict[str, Stage]  # domain -> gold training (gold reference only)
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)
+
+    # The first student's stages: what a one-student run has.
+    @property
+    def base(self) -> dict[str, Stage]:
+        return self.students[0].base
+
+    @property
+    def reference(self) -> dict[str, Stage]:
+        return self.students[0].reference
+
+    @property
+    def reference_training(self) -> dict[str, Stage]:
+        return self.students[0].reference_training
 
     def stages(self) -> list[Stage]:
         """Every stage once, upstream first."""
@@ -64,14 +102,18 @@ class Plan:
             seen.add(stage.key)
             ordered.append(stage)
 
-        for stage in [*self.base.values(), *self.reference_training.values(), *self.reference.values()]:
-            add(stage)
+        for student in self.students:
+            for stage in [*student.base.values(), *student.reference_training.values(), *student.reference.values()]:
+                add(stage)
         for stages in self.generator_scores.values():
             for stage in stages.values():
                 add(stage)
         for cell in self.cells:
             for stage in [cell.generate, cell.train, *cell.evaluate.values()]:
                 add(stage)
+            for point in cell.scaling:
+                for stage in [point.train, *point.evaluate.values()]:
+                    add(stage)
             if cell.intrinsic is not None:
                 add(cell.intrinsic)
         return ordered
@@ -98,24 +140,32 @@ def build_plan(config: RunConfig) -> Plan:
         """What a model-running stage asks a Ray cluster for (the local executor ignores it)."""
         return float(count) if use_gpus else 0.0
 
-    recipe = load_recipe(config.student.recipe)
-    accumulation_steps(recipe, config.student.num_processes or 1)  # an effective batch it cannot keep: one line
-    recipe_params = recipe.model_dump(mode="json")
+    recipes = {}
+    for student in config.students:
+        recipes[student.label] = load_recipe(student.recipe)
+        # An effective batch a recipe cannot keep on its launch: one line, before anything runs.
+        accumulation_steps(recipes[student.label], student.num_processes or 1)
     ev = config.evaluation
     domains = config.domains()
     notes = []
     skipped = sorted({d for _, d in config.setting_pairs()} - set(domains))
     if skipped:
         notes.append(f"no benchmarks for domain(s) {', '.join(skipped)}: their settings are not run")
+    several = len(config.students) > 1
 
-    def train_stage(label: str, data: Stage | Path, examples: int) -> Stage:
-        params = {"base": config.student.base, "recipe": recipe_params, "launch": config.student.launch,
-                  "num_processes": config.student.num_processes,
+    def train_stage(student: StudentConfig, label: str, data: Stage | Path, examples: int,
+                    subset: int | None = None) -> Stage:
+        recipe = recipes[student.label]
+        params = {"base": student.base, "recipe": recipe.model_dump(mode="json"), "launch": student.launch,
+                  "num_processes": student.num_processes,
                   # The libraries that decide the trained weights: an upgrade retrains rather than reuses.
                   "packages": installed_versions(TRAINING_PACKAGES)}
         needs = {}
         if isinstance(data, Stage):
             needs["data"] = data
+            if subset is not None:  # a scaling size: the first N records in the run seed's order
+                params["subset"] = {"size": subset, "seed": config.seed}
+                examples = subset
         else:
             gold = config.reference.gold
             params.update(data_path=str(data), data_sha256=file_digest(data),
@@ -126,17 +176,17 @@ def build_plan(config: RunConfig) -> Plan:
         if recipe.max_steps > 0:
             per_step = recipe.per_device_batch_size * recipe.gradient_accumulation_steps * per_example
             tokens = min(tokens, recipe.max_steps * per_step)
-        gpu = config.student.launch is not None or backend_spec(config.evaluation.backend).uses_gpu == "required"
+        gpu = student.launch is not None or backend_spec(config.evaluation.backend).uses_gpu == "required"
         estimate = {"train_tokens": int(tokens), "seconds": None if gpu else tokens / CPU_TRAIN_TOKENS_PER_S}
-        return Stage("train", label, params, needs, estimate, gpus=gpus(config.student.num_processes or 1))
+        return Stage("train", label, params, needs, estimate, gpus=gpus(student.num_processes or 1))
 
-    def eval_stage(label: str, benchmark: str, model: Stage | GeneratorConfig) -> Stage:
+    def eval_stage(student: StudentConfig, label: str, benchmark: str, model: Stage | GeneratorConfig) -> Stage:
         # The label is not part of the key: the base and a generator that are the same model (the quickstart's
         # SmolLM2) share one evaluation.
         params = {"benchmark": benchmark, "limit": ev.limit, "max_tokens": ev.max_tokens, "judge": ev.judge,
                   "seed": config.seed, "options": ev.options.get(benchmark, {}), "backend": ev.backend,
                   # The recipe's system prompt opens every evaluation prompt, as it opened every training example.
-                  "system_prompt": recipe.system_prompt,
+                  "system_prompt": recipes[student.label].system_prompt,
                   # The benchmark's and its grader's versions: a changed prompt or grader redoes the scores.
                   "grading": grading_version(benchmark)}
         needs, runtime = {}, {"label": label}
@@ -165,28 +215,48 @@ def build_plan(config: RunConfig) -> Plan:
 
     benchmarks = {b: d for d in domains for b in ev.benchmarks[d]}
     benchmark_paths = {b: str(o["path"]) for b, o in sorted(ev.options.items()) if o.get("path")}
-    base_model = model_to_evaluate(config.student.base, "student.base")
-    base = {b: eval_stage("base", b, base_model) for b in benchmarks}
-    reference: dict[str, Stage] = {}
-    reference_training: dict[str, Stage] = {}
-    if config.reference.model is not None:
-        reference_model = model_to_evaluate(config.reference.model, "reference.model")
-        reference = {b: eval_stage("reference", b, reference_model) for b in benchmarks}
-    else:
+    gold_files: dict[str, tuple[Path, int]] = {}
+    if config.reference.model is None:
         for domain in domains:
             path = Path(config.reference.gold.data.get(domain) or gold_slice_path(domain))
             if not path.is_file():
                 raise ConfigError(f"reference.gold.data.{domain}: {path} is not a file")
-            examples = sum(1 for line in path.open(encoding="utf-8") if line.strip())
-            reference_training[domain] = train_stage(f"reference-gold-{domain}", path, examples)
-            for b in ev.benchmarks[domain]:
-                reference[b] = eval_stage("reference", b, reference_training[domain])
+            gold_files[domain] = (path, sum(1 for line in path.open(encoding="utf-8") if line.strip()))
+    students: list[StudentPlan] = []
+    for i, student in enumerate(config.students):
+        where = f"students[{i}]" if several else "student"
+        prefix = f"{student.label}." if several else ""  # labels only: keys do not depend on them
+        base_model = model_to_evaluate(student.base, f"{where}.base")
+        base = {b: eval_stage(student, f"{prefix}base", b, base_model) for b in benchmarks}
+        reference: dict[str, Stage] = {}
+        reference_training: dict[str, Stage] = {}
+        reference_spec = student.reference or config.reference.model
+        if reference_spec is not None:
+            field = f"{where}.reference" if student.reference else "reference.model"
+            reference_model = model_to_evaluate(reference_spec, field)
+            reference = {b: eval_stage(student, f"{prefix}reference", b, reference_model) for b in benchmarks}
+            label = f"{reference_spec} (reference)"
+        else:
+            for domain, (path, examples) in gold_files.items():
+                reference_training[domain] = train_stage(student, f"{prefix}reference-gold-{domain}", path, examples)
+                for b in ev.benchmarks[domain]:
+                    reference[b] = eval_stage(student, f"{prefix}reference", b, reference_training[domain])
+            label = f"{student.base} trained on gold data (reference)"
+        students.append(StudentPlan(student.label, student, base, reference, reference_training,
+                                    label, reference_spec or "gold"))
+    if several and config.reference.model is not None:
+        shared = [s.label for s in config.students if not s.reference]
+        if len(shared) > 1:
+            notes.append(f"students {', '.join(shared)} share the reference {config.reference.model}: give each "
+                         "student its own `reference` (its base's instruct sibling) for the paper's PGR")
 
     generator_scores = {}
     if ev.score_generators:
+        first = config.students[0]
         generator_scores = {
-            gen.name: {b: eval_stage(f"generator-{gen.name}", b, gen) for b in benchmarks} for gen in generators
+            gen.name: {b: eval_stage(first, f"generator-{gen.name}", b, gen) for b in benchmarks} for gen in generators
         }
+    sizes = config.data_sizes()
     cells = []
     for gen in generators:
         for method, domain in config.setting_pairs():
@@ -202,6 +272,7 @@ def build_plan(config: RunConfig) -> Plan:
                 **({"example_turns": config.generation.example_turns}
                    if config.generation.example_turns and method == "response_generation" else {}),
                 "sampling": config.generation.sampling.model_dump(mode="json"),
+                # The first student's tokenizer counts the token budget: one dataset serves every student.
                 "token_budget": config.generation.token_budget, "tokenizer": config.student.base,
                 "prompts": setting_fingerprint(method, domain),
                 # Local copies of benchmarks that do not ship (MATH, MBPP): decontamination checks them too.
@@ -210,17 +281,27 @@ def build_plan(config: RunConfig) -> Plan:
             # runtime: what the stage runs with beyond what decides its output (endpoints, key names, limits)
             runtime = {"generator": gen.model_dump(mode="json"),
                        "engine": config.generation.engine.model_dump(mode="json")}
-            generate = Stage("generate", f"{gen.name}.{method}.{domain}", params, runtime=runtime,
+            name = f"{gen.name}.{method}.{domain}"
+            generate = Stage("generate", name, params, runtime=runtime,
                              gpus=gpus(1) if backend_spec(gen.backend).runs_model_here else 0.0)
-            train = train_stage(f"{gen.name}.{method}.{domain}", generate, config.instances)
-            evaluate = {b: eval_stage(f"{gen.name}.{method}.{domain}", b, train) for b in ev.benchmarks[domain]}
             intrinsic = None
             if config.intrinsic is not None:
                 # Only the fields the user set (so the key of a default is the default's), base = the student's.
                 options = {"base": config.student.base,
                            **config.intrinsic.model_dump(mode="json", exclude_unset=True)}
                 params = {"options": options, "rubrics": RUBRIC_VERSION}
-                intrinsic = Stage("intrinsic", f"{gen.name}.{method}.{domain}", params, {"data": generate},
-                                  gpus=gpus(1))
-            cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic))
-    return Plan(config, generators, base, generator_scores, reference, reference_training, cells, notes)
+                intrinsic = Stage("intrinsic", name, params, {"data": generate}, gpus=gpus(1))
+            for student_plan in students:
+                student = student_plan.config
+                label = f"{student.label}.{name}" if several else name
+                train = train_stage(student, label, generate, config.instances)
+                evaluate = {b: eval_stage(student, label, b, train) for b in ev.benchmarks[domain]}
+                scaling = []
+                for size in sizes[:-1]:
+                    sized = f"{label}.n{size}"
+                    train_n = train_stage(student, sized, generate, size, subset=size)
+                    scaling.append(ScalePoint(size, train_n, {b: eval_stage(student, sized, b, train_n)
+                                                              for b in ev.benchmarks[domain]}))
+                cells.append(Cell(gen.name, method, domain, generate, train, evaluate, intrinsic,
+                                  student_plan.name, scaling))
+    return Plan(config, generators, students, generator_scores, cells, notes)

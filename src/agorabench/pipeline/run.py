@@ -27,7 +27,7 @@ from agorabench.pipeline.preflight import preflight
 from agorabench.pipeline.stages import Stage
 from agorabench.pipeline.store import ArtifactStore
 from agorabench.results import RunResults
-from agorabench.taxonomy import METHOD_SHORT, SETTINGS
+from agorabench.taxonomy import METHOD_SHORT, SETTINGS, parse_setting, setting_label
 from agorabench.training.recipes import load_recipe, recipe_summary
 
 
@@ -161,8 +161,17 @@ def dry_run(config: RunConfig, run_dir: Path, console: Console, *, stages: bool 
         _print_stage_table(title, rows, per_stage, plan, console)
     else:
         _print_summary_table(title, rows, others, totals, console)
-    training = recipe_summary(load_recipe(config.student.recipe), config.student.num_processes or 1)
-    _print_wrapped(console, f"students: {config.student.base}, recipe {training}")
+    trainings = [recipe_summary(load_recipe(s.recipe), s.num_processes or 1) for s in config.students]
+    training = trainings[0]
+    if len(config.students) == 1:
+        _print_wrapped(console, f"students: {config.student.base}, recipe {training}")
+    else:
+        listed = "; ".join(f"{s.label} ({s.base}), recipe {t}" for s, t in zip(config.students, trainings, strict=True))
+        _print_wrapped(console, f"students: {listed}")
+    if config.scaling:
+        smaller = ", ".join(map(str, config.data_sizes()[:-1]))
+        _print_wrapped(console, f"data scaling: each dataset also trains on its first {smaller} records (nested "
+                       f"prefixes in the order of seed {config.seed}) besides all {config.instances}")
     for note in notes:
         _print_wrapped(console, f"note: {note}")
     _print_wrapped(console, "assumptions (docs/running.md): prompts rendered from the seeds at 4 characters a "
@@ -242,7 +251,7 @@ def _print_stage_table(title: str, rows, per_stage, plan: Plan, console: Console
         table.add_column(column, justify="right" if column in ("requests", "tokens", "$", "time") else "left",
                          overflow="fold")
     by_label = {f"{r.generator}.{r.method}.{r.domain}": r for r in rows}
-    for cell in plan.cells:
+    for cell in {c.generate.key: c for c in plan.cells}.values():  # a dataset once, however many students
         r = by_label[cell.generate.label]
         label = cell.generate.label + (f" [{_flag_codes(r.flags)}]" if r.flags else "")
         table.add_row("generate", label, r.status, _fmt(r.requests),
@@ -289,28 +298,56 @@ def _time(seconds) -> str:
 def print_leaderboard(results: RunResults, console: Console) -> None:
     settings = sorted({(c.method, c.domain) for c in results.cells},
                       key=SETTINGS.index)
-    table = Table(title=f"PGR (%) of {results.name}: student {results.student_base}")
-    table.add_column("generator")
-    for method, domain in settings:
-        table.add_column(f"{METHOD_SHORT[method]} {domain}", justify="right")
-    table.add_column("cost", justify="right")
-    for gen in results.generators:
-        row = [gen.name]
+    students = results.students or [None]
+    for student in students:
+        name = student.name if student else None
+        cells = [c for c in results.cells if len(students) == 1 or c.student == name]
+        base_model = student.base_model if student else results.student_base
+        table = Table(title=f"PGR (%) of {results.name}: student {base_model}")
+        table.add_column("generator")
         for method, domain in settings:
-            cell = next(
-                (c for c in results.cells if (c.generator, c.method, c.domain) == (gen.name, method, domain)), None
-            )
-            row.append(_cell_text(cell))
-        row.append(f"${gen.cost_usd:,.2f}" if gen.cost_usd else "free/local")
-        table.add_row(*row)
-    console.print(table)
-    scores = Table(title="benchmark scores")
-    for column in ("benchmark", "base", "reference"):
-        scores.add_column(column, justify="left" if column == "benchmark" else "right")
-    for bench in results.base.scores.keys() | results.reference.scores.keys():
-        b, r = results.base.scores.get(bench), results.reference.scores.get(bench)
-        scores.add_row(bench, "-" if b is None else f"{b.value:.1f}", "-" if r is None else f"{r.value:.1f}")
-    console.print(scores)
+            table.add_column(f"{METHOD_SHORT[method]} {domain}", justify="right")
+        table.add_column("cost", justify="right")
+        for gen in results.generators:
+            row = [gen.name]
+            for method, domain in settings:
+                cell = next((c for c in cells if (c.generator, c.method, c.domain) == (gen.name, method, domain)), None)
+                row.append(_cell_text(cell))
+            row.append(f"${gen.cost_usd:,.2f}" if gen.cost_usd else "free/local")
+            table.add_row(*row)
+        console.print(table)
+        scaled = [c for c in cells if len(c.scaling) > 1]
+        if scaled:
+            sizes = sorted({p.instances for c in scaled for p in c.scaling})
+            curve = Table(title=f"data scaling: PGR (%) by training instances, student {base_model}")
+            curve.add_column("generator")
+            curve.add_column("setting")
+            for size in sizes:
+                curve.add_column(str(size), justify="right")
+            for c in scaled:
+                at = {p.instances: p for p in c.scaling}
+                curve.add_row(c.generator, f"{METHOD_SHORT[c.method]} {c.domain}",
+                              *[_cell_text(at[size]) if size in at else "-" for size in sizes])
+            console.print(curve)
+        base, reference = (student.base, student.reference) if student else (results.base, results.reference)
+        scores = Table(title="benchmark scores")
+        for column in ("benchmark", "base", "reference"):
+            scores.add_column(column, justify="left" if column == "benchmark" else "right")
+        for bench in base.scores.keys() | reference.scores.keys():
+            b, r = base.scores.get(bench), reference.scores.get(bench)
+            scores.add_row(bench, "-" if b is None else f"{b.value:.1f}", "-" if r is None else f"{r.value:.1f}")
+        console.print(scores)
+    if results.agreement is not None and results.agreement.pairs:
+        agree = Table(title="students' agreement on the ranking of generators (Kendall's tau, 95% CI)")
+        for column in ("students", "scope", "tau", "order flips"):
+            agree.add_column(column, justify="right" if column == "tau" else "left")
+        for pair in results.agreement.pairs:
+            tau = "n/a" if pair.tau is None else f"{pair.tau:+.2f}" + (
+                f" [{pair.ci[0]:+.2f}, {pair.ci[1]:+.2f}]" if pair.ci else "")
+            flips = ", ".join(f"{a} > {b}" for a, b in pair.flips) or "none"
+            scope = pair.scope if pair.scope == "overall" else setting_label(*parse_setting(pair.scope))
+            agree.add_row(" vs ".join(pair.students), scope, tau, flips)
+        console.print(agree)
 
 
 def _cell_text(cell) -> str:
@@ -328,12 +365,19 @@ def _cell_text(cell) -> str:
 
 
 def failures(results: RunResults) -> list[str]:
-    lines = [f"{c.generator} {c.method}/{c.domain}: {c.error}" for c in results.cells if c.status == "failed"]
+    several = len(results.students) > 1
+
+    def where(c) -> str:
+        return f"{c.student}: " * several + f"{c.generator} {c.method}/{c.domain}"
+
+    lines = [f"{where(c)}: {c.error}" for c in results.cells if c.status == "failed"]
+    lines += [f"{where(c)} at {p.instances} instances: {p.error}"
+              for c in results.cells for p in c.scaling if p.status == "failed"]
     for c in results.cells:
         if c.domain_pgr is not None and c.domain_pgr.value is None and c.domain_pgr.undefined_reason:
-            lines.append(f"{c.generator} {c.method}/{c.domain}: PGR undefined: {c.domain_pgr.undefined_reason}")
+            lines.append(f"{where(c)}: PGR undefined: {c.domain_pgr.undefined_reason}")
         elif c.domain_pgr is not None and c.domain_pgr.partial:
-            lines.append(f"{c.generator} {c.method}/{c.domain}: PGR is the mean of {', '.join(c.domain_pgr.benchmarks)}"
+            lines.append(f"{where(c)}: PGR is the mean of {', '.join(c.domain_pgr.benchmarks)}"
                          f" only ({', '.join(c.domain_pgr.missing)} has no defined PGR)")
     return lines
 

@@ -122,6 +122,15 @@ def _train(params: dict[str, Any], folder: Path, needs: dict[str, Path], progres
         lines = [line for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
         data = folder / "train_data.jsonl"
         data.write_text("".join(line + "\n" for line in lines[: params["max_examples"]]), encoding="utf-8")
+    if params.get("subset"):  # a data-scaling size: a prefix of the dataset in the run seed's order
+        from agorabench.training.data import DatasetError, nested_subset
+
+        try:
+            lines = nested_subset(data, params["subset"]["size"], params["subset"]["seed"])
+        except DatasetError as exc:
+            raise StageError(str(exc)) from None
+        data = folder / "train_data.jsonl"
+        data.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     recipe = Recipe.model_validate(params["recipe"])
     if params.get("launch"):
         import subprocess

@@ -1,4 +1,8 @@
-"""The machine-readable files beside the report: results.json, pgr.csv, leaderboard.csv."""
+"""The machine-readable files beside the report: results.json, pgr.csv, leaderboard.csv (and scaling.csv).
+
+With several students, pgr.csv and leaderboard.csv start with a `student` column (one row block per student,
+each measured against its own base and reference); with one, their columns are as they always were.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agorabench.report import tables
+from agorabench.report.model import ReportData
+from agorabench.report.scaling import ScalingView
 from agorabench.report.tables import COLUMNS, OVERALL, SETTINGS, Entry, LeaderboardRow
 from agorabench.results import RunResults
 from agorabench.taxonomy import METHOD_SHORT, METHODS
@@ -28,10 +34,30 @@ PGR_COLUMNS = [
 ]
 
 
-def leaderboard_columns() -> list[str]:
+SCALING_COLUMNS = [
+    "student",
+    "generator",
+    "method",
+    "domain",
+    "instances",
+    "status",
+    "pgr",
+    "ci_low",
+    "ci_high",
+    "undefined_reason",
+    "cost_usd",
+    "pgr_per_dollar",
+]
+
+
+def leaderboard_columns(several_students: bool = False) -> list[str]:
     names = {OVERALL: "overall", **{m: f"{METHOD_SHORT[m]}_avg" for m in METHODS}}
     keys = [f"{METHOD_SHORT[m]}_{d}" for m, d in SETTINGS] + [names[k] for k in COLUMNS[len(SETTINGS) :]]
-    return ["generator", *keys, "cost_usd", "pgr_per_dollar"]
+    return ["student"] * several_students + ["generator", *keys, "cost_usd", "pgr_per_dollar"]
+
+
+def pgr_columns(several_students: bool = False) -> list[str]:
+    return ["student"] * several_students + PGR_COLUMNS
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -114,13 +140,44 @@ def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]]
     return path
 
 
-def write_exports(results: RunResults, rows: Sequence[LeaderboardRow], out_dir: Path) -> dict[str, Path]:
+def scaling_rows(view: ScalingView) -> list[dict[str, str]]:
+    """One row per point of every data-scaling curve; PGR per dollar empty where the point cost nothing."""
+    rows = []
+    for curve in view.curves:
+        for point, entry in curve.points:
+            per_dollar = entry.value / point.cost_usd if entry.value is not None and point.cost_usd > 0 else None
+            rows.append(
+                {
+                    "student": curve.student or "",
+                    "generator": curve.generator,
+                    "method": curve.setting[0],
+                    "domain": curve.setting[1],
+                    "instances": str(point.instances),
+                    "status": point.status,
+                    **_pgr_fields(entry),
+                    "undefined_reason": _why(entry),
+                    "cost_usd": _num(point.cost_usd),
+                    "pgr_per_dollar": _num(per_dollar),
+                }
+            )
+    return rows
+
+
+def write_exports(data: ReportData, out_dir: Path) -> dict[str, Path]:
+    results = data.results
     results_json = out_dir / "results.json"
     results_json.write_text(results.model_dump_json(indent=1) + "\n", encoding="utf-8")
-    return {
+    several = data.several
+    pgr, board = [], []
+    for block in data.blocks:
+        student = {"student": block.student.label} if several else {}
+        pgr += [student | row for row in pgr_rows(block.student.results)]
+        board += [student | row for row in leaderboard_rows(block.rows)]
+    written = {
         "results.json": results_json,
-        "pgr.csv": write_csv(out_dir / "pgr.csv", PGR_COLUMNS, pgr_rows(results)),
-        "leaderboard.csv": write_csv(
-            out_dir / "leaderboard.csv", leaderboard_columns(), leaderboard_rows(rows)
-        ),
+        "pgr.csv": write_csv(out_dir / "pgr.csv", pgr_columns(several), pgr),
+        "leaderboard.csv": write_csv(out_dir / "leaderboard.csv", leaderboard_columns(several), board),
     }
+    if data.scaling is not None:
+        written["scaling.csv"] = write_csv(out_dir / "scaling.csv", SCALING_COLUMNS, scaling_rows(data.scaling))
+    return written

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from agorabench.report import format as fmt
 from agorabench.report import text
-from agorabench.report.model import ReportData
+from agorabench.report.model import ReportData, StudentBlock
 from agorabench.report.tables import (
     COLUMNS,
     OVERALL,
@@ -23,7 +23,7 @@ from agorabench.report.tables import (
     is_best,
     setting_label,
 )
-from agorabench.results import Score
+from agorabench.results import RankAgreement, Score
 from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS
 
 
@@ -72,27 +72,28 @@ def score_text(score: Score | None) -> str:
     return f"student {fmt.number(score.value)} {fmt.ci(score.ci)} (n={score.n})".replace("  ", " ")
 
 
-def _leaderboard(d: ReportData) -> list[dict]:
+def _leaderboard(b: StudentBlock) -> list[dict]:
     out = []
-    for row in d.rows:
+    for row in b.rows:
+        prefix = f"lb-note-{b.anchor}"
         cells = [
-            entry_td(row.settings[s], d.note_of.get((row.generator, s)), "lb-note-", is_best(row, s, d.best))
+            entry_td(row.settings[s], b.note_of.get((row.generator, s)), prefix, is_best(row, s, b.best))
             for s in SETTINGS
         ]
-        cells += [average_td(row.method_avg[m], is_best(row, m, d.best)) for m in METHODS]
-        cells.append(average_td(row.overall, is_best(row, OVERALL, d.best)))
+        cells += [average_td(row.method_avg[m], is_best(row, m, b.best)) for m in METHODS]
+        cells.append(average_td(row.overall, is_best(row, OVERALL, b.best)))
         out.append({"generator": row.generator, "cells": cells})
     return out
 
 
-def _benchmarks(d: ReportData) -> list[dict]:
+def _benchmarks(b: StudentBlock) -> list[dict]:
     out = []
-    for i, row in enumerate(d.bench_rows):
+    for i, row in enumerate(b.bench_rows):
         cells = []
-        for _, bench in d.bench_columns:
+        for _, bench in b.bench_columns:
             e = row.entries[bench]
-            note = d.bench_note_of.get((row.generator, row.method, bench))
-            cells.append(entry_td(e.pgr, note, "bm-note-", title=score_text(e.student)))
+            note = b.bench_note_of.get((row.generator, row.method, bench))
+            cells.append(entry_td(e.pgr, note, f"bm-note-{b.anchor}", title=score_text(e.student)))
         out.append(
             {
                 "generator": row.generator,
@@ -102,6 +103,39 @@ def _benchmarks(d: ReportData) -> list[dict]:
             }
         )
     return out
+
+
+def _block(b: StudentBlock) -> dict:
+    """What the template draws for one student: its tables' cells and its per-benchmark column groups."""
+    return {
+        "b": b,
+        "leaderboard": _leaderboard(b),
+        "benchmarks": _benchmarks(b),
+        "bench_groups": _groups([dom for dom, _ in b.bench_columns]),
+        "bench_starts": {
+            i for i, (dom, _) in enumerate(b.bench_columns) if i == 0 or b.bench_columns[i - 1][0] != dom
+        },
+    }
+
+
+def _scaling(d: ReportData) -> list[dict]:
+    v = d.scaling
+    if v is None:
+        return []
+    out = []
+    for i, curve in enumerate(v.curves):
+        cells = []
+        for n in v.sizes:
+            e = curve.at(n)
+            cells.append(Td("") if e is None else entry_td(e, v.note_of.get((i, n)), "sc-note-"))
+        out.append({"curve": curve, "cells": cells})
+    return out
+
+
+def tau_td(agreement: RankAgreement) -> Td:
+    if agreement.tau is None:
+        return Td(fmt.NOT_DEFINED, cls="na", title=agreement.note or "")
+    return Td(f"{agreement.tau:.2f}", sub=fmt.ci(agreement.ci, 2))
 
 
 def _groups(keys: list[str]) -> list[tuple[str, int]]:
@@ -149,16 +183,13 @@ def render(d: ReportData) -> str:
             setting_label=setting_label,
             column_label=column_label,
             columns=COLUMNS,
-            leaderboard=_leaderboard(d),
-            benchmarks=_benchmarks(d),
+            blocks=[_block(b) for b in d.blocks],
+            scaling_rows=_scaling(d),
+            tau_td=tau_td,
             generators={g.name: g for g in d.results.generators},
             n_settings=len(SETTINGS),
             # Where a group of columns starts (IG, RG, QE, averages), for the rule between groups.
             lb_starts={i * len(DOMAINS) for i in range(len(METHODS) + 1)},
-            bench_groups=_groups([dom for dom, _ in d.bench_columns]),
-            bench_starts={
-                i for i, (dom, _) in enumerate(d.bench_columns) if i == 0 or d.bench_columns[i - 1][0] != dom
-            },
             colour_legend=[(v, fmt.pgr_colour(v)) for v in (-100, -50, 0, 50, 100)],
         )
     )

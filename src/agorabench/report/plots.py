@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from agorabench.report.scaling import ScalingCurve, ScalingView
 from agorabench.report.tables import SETTINGS, LeaderboardRow
-from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS
+from agorabench.taxonomy import DOMAINS, METHOD_MARKERS, METHOD_SHORT, METHODS
 
 _STYLE = {
     "font.size": 9,
@@ -29,9 +30,10 @@ def generator_colours(names: Sequence[str]) -> dict[str, str]:
     return {name: mpl.colors.to_hex(palette[i % len(palette)]) for i, name in enumerate(names)}
 
 
-def pgr_by_setting(rows: Sequence[LeaderboardRow]) -> Figure:
-    """Grouped bars: one group per setting, one bar per generator, 95% CI whiskers; x marks a missing PGR."""
-    colours = generator_colours([r.generator for r in rows])
+def pgr_by_setting(rows: Sequence[LeaderboardRow], names: Sequence[str] | None = None) -> Figure:
+    """Grouped bars: one group per setting, one bar per generator, 95% CI whiskers; x marks a missing PGR.
+    `names` fixes each generator's colour (the same in every student's figure); by default, the rows' order."""
+    colours = generator_colours(names or [r.generator for r in rows])
     with mpl.rc_context(_STYLE):
         fig = Figure(figsize=(11, 4.2), layout="constrained")
         ax = fig.add_subplot()
@@ -97,9 +99,10 @@ def cost_axis(costs: Sequence[float]) -> tuple[bool, float | None]:
     return log, (min(paid) / 4 if log else 0.0)
 
 
-def pgr_vs_cost(rows: Sequence[LeaderboardRow]) -> Figure:
-    """Overall PGR against generation cost; free/local generators drawn as hollow diamonds at a marked spot."""
-    colours = generator_colours([r.generator for r in rows])
+def pgr_vs_cost(rows: Sequence[LeaderboardRow], names: Sequence[str] | None = None) -> Figure:
+    """Overall PGR against generation cost; free/local generators drawn as hollow diamonds at a marked spot.
+    `names`: as for `pgr_by_setting`."""
+    colours = generator_colours(names or [r.generator for r in rows])
     plotted = [r for r in rows if r.overall.value is not None]
     log, free_x = cost_axis([r.cost_usd for r in plotted])
     with mpl.rc_context(_STYLE | {"axes.grid.axis": "both"}):
@@ -140,4 +143,100 @@ def pgr_vs_cost(rows: Sequence[LeaderboardRow]) -> Figure:
         ax.set_xlabel("generation cost, all settings (USD" + (", log scale)" if log else ")"))
         ax.set_ylabel("overall PGR (%)")
         ax.set_title("Overall PGR against cost", loc="left", fontsize=10)
+    return fig
+
+
+# --- data scaling ----------------------------------------------------------------------------------------------
+
+_DOMAIN_LINES = {d: style for d, style in zip(DOMAINS, ("-", "--", ":", "-."), strict=False)}
+
+
+def _curve_style(curve: ScalingCurve, colours: dict[str, str]) -> dict:
+    method, domain = curve.setting
+    return {
+        "color": colours[curve.generator],
+        "marker": METHOD_MARKERS.get(method, "o"),
+        "linestyle": _DOMAIN_LINES.get(domain, "-"),
+        "label": curve.label,
+        "capsize": 2,
+        "elinewidth": 0.8,
+        "markersize": 5,
+    }
+
+
+def _scaling_figure(view: ScalingView, draw, title: str, ylabel: str, xlabel: str) -> Figure:
+    """One panel per student (sharing the y axis), the curves drawn by `draw(ax, curve, style)`."""
+    colours = generator_colours(list(dict.fromkeys([*view.generators, *(c.generator for c in view.curves)])))
+    students = list(dict.fromkeys(c.student for c in view.curves))
+    with mpl.rc_context(_STYLE | {"axes.grid.axis": "both"}):
+        fig = Figure(figsize=(6.4 + 4.0 * (len(students) - 1), 4.2), layout="constrained")
+        axes = fig.subplots(1, len(students), sharey=True, squeeze=False)[0]
+        for ax, student in zip(axes, students, strict=True):
+            for curve in view.curves:
+                if curve.student == student:
+                    style = _curve_style(curve, colours)
+                    if student is not None:
+                        style["label"] = curve.label.rsplit(" · ", 1)[0]
+                    draw(ax, curve, style)
+            ax.set_xscale("log")
+            ax.axhline(0, color="#6b7280", linewidth=0.8)
+            ax.set_xlabel(xlabel)
+            if student is not None:
+                ax.set_title(f"student {student}", loc="left", fontsize=9)
+        axes[0].set_ylabel(ylabel)
+        # One legend for every panel: a curve may be missing from one student's panel (a failed cell).
+        legend: dict[str, object] = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                legend.setdefault(label, handle)
+        handles, labels = list(legend.values()), list(legend)
+        if handles:
+            axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+                            fontsize=7)
+        fig.suptitle(title, x=0.0, ha="left", fontsize=10)
+    return fig
+
+
+def _errorbars(ax, xs: Sequence[float], ys: Sequence[float], cis: Sequence[tuple[float, float] | None], style):
+    low = [y - ci[0] if ci else 0.0 for y, ci in zip(ys, cis, strict=True)]
+    high = [ci[1] - y if ci else 0.0 for y, ci in zip(ys, cis, strict=True)]
+    ax.errorbar(xs, ys, yerr=[low, high], **style)
+
+
+def scaling_pgr(view: ScalingView) -> Figure:
+    """PGR against training instances (log x), one line per generator and setting, 95% CI whiskers; points
+    without a defined PGR are skipped (the caption names them)."""
+
+    def draw(ax, curve: ScalingCurve, style) -> None:
+        points = curve.defined()
+        if not points:
+            ax.plot([], [], color=style["color"], marker=style["marker"], label=style["label"])
+            return
+        _errorbars(ax, [p.instances for p, _ in points], [e.value for _, e in points], [e.ci for _, e in points],
+                   style)
+
+    fig = _scaling_figure(view, draw, "PGR against training instances", "PGR (%)", "training instances (log scale)")
+    for ax in fig.axes:
+        ax.axhline(100, color="#6b7280", linewidth=0.8, linestyle=":")
+        ax.set_xticks(view.sizes)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
+def scaling_pgr_per_dollar(view: ScalingView) -> Figure | None:
+    """PGR per dollar against dollars spent (log x) for the points that cost something; None when every point
+    is free (PGR per dollar is defined nowhere: no figure rather than a division by zero)."""
+    if view.free:
+        return None
+
+    def draw(ax, curve: ScalingCurve, style) -> None:
+        points = curve.per_dollar()
+        if points:
+            _errorbars(ax, [c for c, _, _ in points], [v for _, v, _ in points], [ci for _, _, ci in points], style)
+
+    fig = _scaling_figure(view, draw, "PGR per dollar against dollars spent", "PGR per $ (% per USD)",
+                          "generation cost of the training records (USD, log scale)")
+    for ax in fig.axes:
+        ax.xaxis.set_major_formatter(FuncFormatter(_dollars))
     return fig

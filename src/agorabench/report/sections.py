@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib as mpl
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
@@ -41,8 +42,10 @@ _ID_ATTR = re.compile(r'\bid="([^"]+)"')
 
 def _inline_svg(fig: Figure, prefix: str) -> str:
     buffer = io.StringIO()
-    # No date, so that the same results give the same page.
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    # No date and a fixed hash salt (read when saving, not when drawing), so that the same results give the
+    # same page.
+    with mpl.rc_context({"svg.hashsalt": "agorabench"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]  # the XML prolog and DOCTYPE are not allowed inside HTML
     # Several SVGs share one HTML document and so one id namespace; matplotlib reuses ids such as glyph

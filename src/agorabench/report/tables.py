@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Literal
 
-from agorabench.results import Cell, Pgr, RunResults, Score
+from agorabench.results import Cell, Pgr, RunResults, ScalingPoint, Score
 from agorabench.taxonomy import DOMAINS, METHOD_SHORT, METHODS, SETTINGS
 from agorabench.taxonomy import setting_label as taxonomy_setting_label
 
@@ -58,18 +58,30 @@ def partial_reason(pgr: Pgr) -> str:
 
 def cell_entry(cell: Cell | None) -> Entry:
     """The domain PGR of one cell."""
-    if cell is None or cell.status == "pending":
+    if cell is None:
         return Entry("pending")
-    if cell.status == "failed":
-        return Entry("failed", reason=cell.error or "no error recorded")
-    if cell.domain_pgr is not None:
-        return Entry.from_pgr(cell.domain_pgr)
+    return domain_entry(cell.status, cell.domain_pgr, cell.pgr, cell.error)
+
+
+def point_entry(point: ScalingPoint) -> Entry:
+    """The domain PGR of one point of a data-scaling curve, read as a cell's."""
+    error = point.error or f"the {point.instances:,}-instance student failed"
+    return domain_entry(point.status, point.domain_pgr, point.pgr, error)
+
+
+def domain_entry(status: str, domain_pgr: Pgr | None, pgr: dict[str, Pgr], error: str | None) -> Entry:
+    if status == "pending":
+        return Entry("pending")
+    if status == "failed":
+        return Entry("failed", reason=error or "no error recorded")
+    if domain_pgr is not None:
+        return Entry.from_pgr(domain_pgr)
     # A document written before the domain mean was filled in: recompute it by its definition (no CI, since the
     # bootstrap samples are not in the document).
-    defined = [p.value for p in cell.pgr.values() if p.value is not None]
+    defined = [p.value for p in pgr.values() if p.value is not None]
     if defined:
         return Entry("ok", fmean(defined))
-    reasons = [p.undefined_reason for p in cell.pgr.values() if p.undefined_reason]
+    reasons = [p.undefined_reason for p in pgr.values() if p.undefined_reason]
     return Entry("undefined", reason=reasons[0] if reasons else "no PGR recorded")
 
 

@@ -40,3 +40,55 @@ def cost_plot_caption(log: bool, has_free: bool, unplotted: list[str]) -> str:
     if unplotted:
         parts.append("Not plotted: " + ", ".join(unplotted) + ".")
     return " ".join(parts)
+
+
+SEVERAL_STUDENTS = (
+    "The run trains several students on the same datasets: each student has its own block, its PGRs measured "
+    "against its own base and reference; best values and notes are per block."
+)
+
+SHARED_COST = "The datasets are shared by the students: each is generated once, so its cost counts once."
+
+SHARED_DATA = (
+    "The datasets are shared by the students, so each is listed once; Status names each student's cell where "
+    "they differ."
+)
+
+AGREEMENT = (
+    "Do two students rank the generators alike? Kendall's tau between their rankings of the generators by PGR "
+    "(1 = the same order, 0 = unrelated, -1 = reversed), per setting and overall (generators ranked by mean "
+    "domain PGR). Brackets: 95% bootstrap CI over benchmark items. Flips: the pairs of generators the two "
+    "students order differently. n/a where fewer than two generators have a defined PGR for both."
+)
+
+SCALING = (
+    "Each cell's student retrained on the first n records of its dataset (nested prefixes of one generation), "
+    "evaluated as the cell's own student is; the largest size is the whole dataset. PGR with its 95% CI at "
+    "each size; Cost is what the whole dataset cost."
+)
+
+
+def agreement_rounds(rounds: int) -> str:
+    return f"The CIs come from {rounds:,} bootstrap rounds." if rounds else ""
+
+
+def scaling_caption(skipped: list[str]) -> str:
+    parts = ["PGR against training instances (log scale), one line per generator and setting; "
+             "whiskers are 95% CIs."]
+    if skipped:
+        parts.append("Points without a defined PGR are skipped: " + ", ".join(skipped) + ".")
+    return " ".join(parts)
+
+
+def per_dollar_caption(unpriced: list[str]) -> str:
+    parts = ["PGR per dollar (a point's PGR / what its records cost) against dollars spent (log scale); "
+             "whiskers are 95% CIs."]
+    if unpriced:
+        parts.append("Not plotted, as they cost nothing (free/local): " + ", ".join(unpriced) + ".")
+    return " ".join(parts)
+
+
+SCALING_FREE = (
+    "Every generator here is free (cost $0, local models): PGR per dollar is not defined, so there is no "
+    "per-dollar plot."
+)

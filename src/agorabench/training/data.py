@@ -38,6 +38,22 @@ def dataset_file(data: str | Path) -> Path:
     return path
 
 
+def nested_subset(data: str | Path, size: int, seed: int) -> list[str]:
+    """The first `size` records (JSONL lines) of a dataset in one seeded order: sorted by id (completion order
+    varies between runs), then shuffled with `seed`. Every size takes a prefix of the same order, so the
+    subsets of growing sizes are nested. Refuses a dataset with fewer records than `size`."""
+    import json
+    import random
+
+    path = dataset_file(data)
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) < size:
+        raise DatasetError(f"{path}: {len(lines)} records, fewer than the {size} this training size needs")
+    keyed = sorted(lines, key=lambda line: (str(json.loads(line).get("id", "")), line))
+    random.Random(seed).shuffle(keyed)
+    return keyed[:size]
+
+
 def _records(path: Path):
     """The shared JSONL reader's (line, object) pairs; its one-line errors become DatasetErrors."""
     try:
