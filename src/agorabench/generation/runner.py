@@ -469,12 +469,15 @@ async def _run_one(job: _OpenJob, backend) -> None:
 
 
 def with_task_stops(config: GenerateConfig, task: Task):
-    """The run's sampling params plus the stop phrases the task's prompts rely on and its JSON schema, if any."""
+    """The run's sampling params plus the stop phrases the task's prompts rely on and its JSON schema (and the
+    schema's Python fields), if any."""
     update: dict = {}
     if extra := tuple(s for s in task.stop if s not in config.sampling.stop):
         update["stop"] = config.sampling.stop + extra
     if task.json_schema is not None:
         update["json_schema"] = task.json_schema
+        if task.python_fields:
+            update["python_fields"] = task.python_fields
     return config.sampling.model_copy(update=update) if update else config.sampling
 
 

@@ -35,6 +35,8 @@ class Task(abc.ABC):
     stop: tuple[str, ...] = ()
     # The JSON schema every reply must match (structured output), or None; set in every request's sampling params.
     json_schema: dict[str, Any] | None = None
+    # Its string fields that hold Python code (`SamplingParams.python_fields`), or None.
+    python_fields: tuple[str, ...] | None = None
 
     @abc.abstractmethod
     def items(self) -> Iterator[WorkItem]:

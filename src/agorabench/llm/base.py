@@ -50,11 +50,16 @@ class SamplingParams(BaseModel):
     # on the embedded model's logits (`llm/grammar.py`). Its `title` names it where the API wants a name.
     # Left out of every dump while unset, like top_logprobs.
     json_schema: dict[str, Any] | None = None
+    # With json_schema: its string properties whose values must be Python source that parses (`ast.parse`),
+    # e.g. a setting's `code` and `tests`. Only the local backend enforces it (a grammar for a subset of Python,
+    # `llm/python_grammar.py`), for a small model whose code in a JSON string otherwise often does not parse;
+    # the APIs have no such constraint and send the plain schema. Left out of every dump while unset.
+    python_fields: tuple[str, ...] | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unset_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        for name in ("top_logprobs", "json_schema"):
+        for name in ("top_logprobs", "json_schema", "python_fields"):
             if data.get(name) is None:
                 data.pop(name, None)
         return data

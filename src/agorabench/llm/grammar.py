@@ -13,6 +13,10 @@ reply one whole object rather than one cut off at max_tokens mid-string, which n
 (a model that would write on is made to close the string and go on), and `matcher(budget)` steers the
 row's last tokens to close what is open.
 
+With `python_fields` (`SamplingParams.python_fields`), those string fields of the object must hold Python
+that parses: the object is then a Lark grammar (`llm/python_grammar.py`) with the other fields embedded as
+JSON schemas, and closing it also closes Python's brackets and strings.
+
 Why llguidance and not xgrammar (both ship binary wheels on PyPI and serve as vLLM's structured-output
 backends), measured on the dev machine (2 cores, SmolLM2-135M's 49,152-token vocabulary, one of the
 settings' schemas, a 130-token reply): llguidance builds its tokenizer view in ~0.4-0.8 s and a matcher in
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import copy
 import json
+import keyword
+import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -41,8 +47,10 @@ JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separ
 # escapes less), and the least a string is allowed.
 CHARS_PER_TOKEN = 3
 MIN_STRING_CHARS = 32
-# `CompiledSchema.matcher`: tokens kept, per string of the schema, to close the object before max_tokens.
+# `CompiledSchema.matcher`: tokens kept, per string of the schema, to close the object before max_tokens; a
+# Python field may need more (its brackets, a block header's body).
 CLOSE_TOKENS_PER_STRING = 6
+CLOSE_TOKENS_PER_PYTHON_FIELD = 16
 
 
 class GrammarError(ValueError):
@@ -57,20 +65,23 @@ class CompiledSchema:
     grammar: str  # llguidance's serialised grammar
     vocab_size: int
     eos_ids: tuple[int, ...]
-    closers: tuple[torch.Tensor, ...]  # bool per token: its text starts with `"`; with `,`, `:`, `]` or `}`
-    strings: int  # how many strings the schema has (what closing the object may take, see `matcher`)
+    # Token classes, by preference, of what closes what is open (see `matcher`): bool per token, its text
+    # starts with `"`; (with Python fields) the classes of `_PYTHON_CLOSING`; it starts with `,`, `:`, `]`, `}`.
+    closers: tuple[torch.Tensor, ...]
+    close_tokens: int  # what closing the object may take: CLOSE_TOKENS_PER_STRING per string, and so on
 
     def matcher(self, budget: int | None = None) -> RowGrammar:
-        """A row's grammar. With `budget` (the row's max_tokens), once only CLOSE_TOKENS_PER_STRING tokens per
-        string of the schema (and 2) are left, the row is steered to close what it writes: where the grammar
-        allows tokens that start with `"` (ending a string), only those are allowed, else those that start
-        with `,`, `:`, `]` or `}`, so the object ends within the budget instead of being cut off mid-string."""
+        """A row's grammar. With `budget` (the row's max_tokens), once only `close_tokens` (and 2) are left,
+        the row is steered to close what it writes: where the grammar allows tokens that start with `"`
+        (ending a string), only those are allowed, else (with Python fields) those that close a Python
+        bracket or string, end a line or complete an expression, else those that start with `,`, `:`, `]`
+        or `}`, so the object ends within the budget instead of being cut off mid-string."""
         from llguidance import LLMatcher
 
         matcher = LLMatcher(self.tokenizer, self.grammar, log_level=0)
         if matcher.is_error():
             raise GrammarError(matcher.get_error())
-        close_from = None if budget is None else max(0, budget - CLOSE_TOKENS_PER_STRING * self.strings - 2)
+        close_from = None if budget is None else max(0, budget - self.close_tokens - 2)
         return RowGrammar(matcher, self.vocab_size, self.eos_ids, self.closers, close_from)
 
 
@@ -155,16 +166,23 @@ def _strings(schema: Any) -> list[dict[str, Any]]:
 # --- the cache: one tokenizer view per tokenizer, one grammar per (tokenizer, schema, EOS set) --------------
 
 _LOCK = threading.Lock()
-_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[int, ...]], CompiledSchema]] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[int, ...], tuple[str, ...]], CompiledSchema]] = (
+    weakref.WeakKeyDictionary()
+)
 _VIEWS: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Any]] = weakref.WeakKeyDictionary()
 
 
-def compile_schema(tokenizer: Any, schema: dict[str, Any], eos_ids: list[int] | tuple[int, ...]) -> CompiledSchema:
-    """The grammar of `schema` over a Hugging Face (fast) `tokenizer`, built once and cached for as long as
-    the tokenizer lives. Raises GrammarError for a schema llguidance cannot enforce, ImportError without
-    llguidance."""
-    eos = tuple(sorted(set(eos_ids)))
-    key = (json.dumps(schema, sort_keys=True, ensure_ascii=False), eos)
+def compile_schema(
+    tokenizer: Any,
+    schema: dict[str, Any],
+    eos_ids: list[int] | tuple[int, ...],
+    python_fields: tuple[str, ...] | list[str] = (),
+) -> CompiledSchema:
+    """The grammar of `schema` (its `python_fields` holding Python that parses) over a Hugging Face (fast)
+    `tokenizer`, built once and cached for as long as the tokenizer lives. Raises GrammarError for a schema
+    llguidance cannot enforce, ImportError without llguidance."""
+    eos, python = tuple(sorted(set(eos_ids))), tuple(python_fields)
+    key = (json.dumps(schema, sort_keys=True, ensure_ascii=False), eos, python)
     with _LOCK:
         cached = _CACHE.setdefault(tokenizer, {}).get(key)
         if cached is not None:
@@ -172,29 +190,59 @@ def compile_schema(tokenizer: Any, schema: dict[str, Any], eos_ids: list[int] | 
         from llguidance import LLMatcher
 
         try:
-            grammar = LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)
+            if python:
+                from agorabench.llm.python_grammar import object_grammar
+
+                grammar = LLMatcher.grammar_from_lark(object_grammar(schema, python))
+            else:
+                grammar = LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)
         except ValueError as exc:
             raise GrammarError(str(exc)) from None
-        problem = LLMatcher.validate_grammar(grammar, _tokenizer_view(tokenizer, eos)[0])
+        view, (quotes, punctuation), python_closing = _tokenizer_view(tokenizer, eos)
+        problem = LLMatcher.validate_grammar(grammar, view)
         if problem and not problem.startswith("WARNING"):
             raise GrammarError(problem)
-        view, closers = _tokenizer_view(tokenizer, eos)
-        compiled = CompiledSchema(view, grammar, view.vocab_size, eos, closers, max(1, len(_strings(schema))))
+        strings = max(1, len(_strings(schema)) - len(python))
+        close_tokens = CLOSE_TOKENS_PER_STRING * strings + CLOSE_TOKENS_PER_PYTHON_FIELD * len(python)
+        closers = (quotes, *python_closing, punctuation) if python else (quotes, punctuation)
+        compiled = CompiledSchema(view, grammar, view.vocab_size, eos, closers, close_tokens)
         _CACHE[tokenizer][key] = compiled
         return compiled
 
 
-def _tokenizer_view(tokenizer: Any, eos: tuple[int, ...]) -> tuple[Any, tuple[torch.Tensor, ...]]:
-    """llguidance's view of the tokenizer (~0.5 s to build) and which of its tokens start with a quote, and
-    with other characters that close JSON (~0.1 s): once per tokenizer and EOS set."""
+def _tokenizer_view(
+    tokenizer: Any, eos: tuple[int, ...]
+) -> tuple[Any, tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]:
+    """llguidance's view of the tokenizer (~0.5 s to build), which of its tokens start with a quote and which
+    with other characters that close JSON, and the classes of `_PYTHON_CLOSING` (~0.2 s): once per tokenizer
+    and EOS set."""
     views = _VIEWS.setdefault(tokenizer, {})
     if eos not in views:
         import llguidance.hf
         import torch
 
         view = llguidance.hf.from_tokenizer(tokenizer, eos_token=list(eos))
-        starts = [view.decode_bytes([i])[:1] for i in range(view.vocab_size)]
-        quotes = torch.tensor([b == b'"' for b in starts], dtype=torch.bool)
-        punctuation = torch.tensor([b in (b",", b":", b"]", b"}") for b in starts], dtype=torch.bool)
-        views[eos] = (view, (quotes, punctuation))
+        texts = [view.decode_bytes([i]) for i in range(view.vocab_size)]
+        quotes = torch.tensor([t[:1] == b'"' for t in texts], dtype=torch.bool)
+        punctuation = torch.tensor([t[:1] in (b",", b":", b"]", b"}") for t in texts], dtype=torch.bool)
+        python = tuple(torch.tensor([_closes(t, p) for t in texts], dtype=torch.bool) for p in _PYTHON_CLOSING)
+        views[eos] = (view, (quotes, punctuation), python)
     return views[eos]
+
+
+# What closes open Python (`llm/python_grammar.py`), by preference, as tokens made of nothing else: quotes
+# (`\"` is a double quote inside the JSON string) first, as inside a string a bracket is only more string
+# (where a quote opens a string, the next ones close it); closing brackets; a line break (JSON's `\n`) and
+# indentation, ending a comment or a block header's line; a name (not a keyword) or a number, completing an
+# expression.
+_PYTHON_CLOSING = (
+    re.compile(rb"('|\\\")+"),
+    re.compile(rb"(\)|\]|\})+"),
+    re.compile(rb"(\\n)+ *"),
+    re.compile(rb" ?[A-Za-z0-9_]+"),
+)
+
+
+def _closes(text: bytes, pattern: re.Pattern[bytes]) -> bool:
+    # A keyword (`and`, `if`, ...) is no name: it would open more than it closes.
+    return bool(pattern.fullmatch(text)) and not keyword.iskeyword(text.strip().decode())

@@ -132,7 +132,8 @@ class LocalBackend(InProcessBackend):
             if params.json_schema is not None:
                 try:
                     schema = within_budget(params.json_schema, budget)  # so that the object ends in budget
-                    grammar = compile_schema(runtime.tokenizer, schema, runtime.eos_ids).matcher(budget)
+                    compiled = compile_schema(runtime.tokenizer, schema, runtime.eos_ids, params.python_fields or ())
+                    grammar = compiled.matcher(budget)
                 except GrammarError as exc:
                     results[i] = ItemError("bad_schema", f"cannot enforce the JSON schema: {one_line(exc)}")
                     continue

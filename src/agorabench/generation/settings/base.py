@@ -23,7 +23,13 @@ from agorabench.generation.decontamination import Decontaminator
 from agorabench.generation.dedup import DuplicateIndex
 from agorabench.generation.engine import derive_seed
 from agorabench.generation.settings.config import SettingConfig
-from agorabench.generation.settings.schemas import as_reply, field_descriptions, output_schema, record_fields
+from agorabench.generation.settings.schemas import (
+    as_reply,
+    field_descriptions,
+    output_schema,
+    python_fields,
+    record_fields,
+)
 from agorabench.generation.task import Rejected, Task, WorkItem
 from agorabench.llm.base import Completion, Message
 
@@ -153,6 +159,7 @@ class SettingTask(Task):
         self.stop = () if self.json_output else (END_MARKER,)
         # The JSON format's replies must match this schema; every request carries it (structured output).
         self.json_schema = self.output_schema(self.domain) if self.json_output else None
+        self.python_fields = python_fields(self.json_schema) if self.json_schema is not None else None
         validation = config.validation
         self.decontaminator = (
             _decontaminator(

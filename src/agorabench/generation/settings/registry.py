@@ -9,7 +9,7 @@ from agorabench.errors import AgorabenchError
 from agorabench.generation.settings.base import SettingTask, template_digests
 from agorabench.generation.settings.config import SettingConfig
 from agorabench.generation.settings.methods import METHODS
-from agorabench.generation.settings.schemas import schema_digest
+from agorabench.generation.settings.schemas import python_fields, schema_digest
 from agorabench.generation.settings.themes import themes_digest
 from agorabench.generation.validators import VALIDATORS_VERSION
 
@@ -36,8 +36,10 @@ def setting_fingerprint(method: str, domain: str) -> dict[str, Any]:
     touches."""
     fingerprint: dict[str, Any] = {
         "templates": template_digests(method, domain), "validators": VALIDATORS_VERSION, "settings": SETTINGS_VERSION,
-        "schema": schema_digest(METHODS[method].output_schema(domain)),
+        "schema": schema_digest(schema := METHODS[method].output_schema(domain)),
     }
+    if fields := python_fields(schema):  # the local backend's grammar for them changes what it writes
+        fingerprint["python_fields"] = list(fields)
     if METHODS[method].draws_themes:
         fingerprint["themes"] = themes_digest(domain)
     return fingerprint

@@ -54,6 +54,16 @@ def output_schema(method: str, domain: str, writes_instruction: bool, with_tests
     }
 
 
+# The fields that hold Python: sent as `SamplingParams.python_fields`, so that the local backend's grammar
+# makes their code parse (the code validators reject what does not).
+PYTHON_FIELDS = ("code", "tests")
+
+
+def python_fields(schema: dict[str, Any]) -> tuple[str, ...] | None:
+    """The schema's fields that hold Python code, or None."""
+    return tuple(name for name in schema["properties"] if name in PYTHON_FIELDS) or None
+
+
 def field_descriptions(schema: dict[str, Any]) -> dict[str, str]:
     """{field: description} in the schema's order, for the prompt that asks for them."""
     return {name: spec.get("description", "") for name, spec in schema["properties"].items()}
