@@ -334,15 +334,15 @@ PROFILES["quickstart-gemma"] = {
 PROFILES["tiny-beyond"] = {
     **{key: value for key, value in PROFILES["quickstart"].items() if key != "student"},
     "name": "tiny-beyond",
-    "instances": 24,
-    "scaling": [8, 24],
+    "instances": 8,
+    "scaling": [4, 8],
     "students": [
         {"name": "smollm2", "base": EMBEDDED_MODEL, "recipe": "quickstart"},
         {"name": "gemma", "base": "gemma-3-270m", "recipe": "quickstart"},
     ],
     "reference": {"gold": {"data": {"general": str(agorabench_data("seeds", "general", "gold_constraints.jsonl"))},
-                           "max_examples": 96}},
-    "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 80, "max_tokens": 64, "score_generators": False},
+                           "max_examples": 32}},
+    "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 30, "max_tokens": 48, "score_generators": False},
 }
 
 

@@ -303,6 +303,8 @@ def print_leaderboard(results: RunResults, console: Console) -> None:
         name = student.name if student else None
         cells = [c for c in results.cells if len(students) == 1 or c.student == name]
         base_model = student.base_model if student else results.student_base
+        if len(students) > 1 and student.name != base_model:
+            base_model = f"{student.name} ({base_model})"
         table = Table(title=f"PGR (%) of {results.name}: student {base_model}")
         table.add_column("generator")
         for method, domain in settings:
@@ -319,7 +321,8 @@ def print_leaderboard(results: RunResults, console: Console) -> None:
         scaled = [c for c in cells if len(c.scaling) > 1]
         if scaled:
             sizes = sorted({p.instances for c in scaled for p in c.scaling})
-            curve = Table(title=f"data scaling: PGR (%) by training instances, student {base_model}")
+            curve = Table(title=f"data scaling: PGR (%) by training instances, student {base_model} "
+                          "(its benchmark score after the |)")
             curve.add_column("generator")
             curve.add_column("setting")
             for size in sizes:
@@ -327,7 +330,7 @@ def print_leaderboard(results: RunResults, console: Console) -> None:
             for c in scaled:
                 at = {p.instances: p for p in c.scaling}
                 curve.add_row(c.generator, f"{METHOD_SHORT[c.method]} {c.domain}",
-                              *[_cell_text(at[size]) if size in at else "-" for size in sizes])
+                              *[_point_text(at[size]) if size in at else "-" for size in sizes])
             console.print(curve)
         base, reference = (student.base, student.reference) if student else (results.base, results.reference)
         scores = Table(title="benchmark scores")
@@ -348,6 +351,13 @@ def print_leaderboard(results: RunResults, console: Console) -> None:
             scope = pair.scope if pair.scope == "overall" else setting_label(*parse_setting(pair.scope))
             agree.add_row(" vs ".join(pair.students), scope, tau, flips)
         console.print(agree)
+
+
+def _point_text(point) -> str:
+    """A scaling point: its PGR, and the student's mean score over the domain's benchmarks (a curve to read
+    even where PGR is undefined)."""
+    scores = [s.value for s in point.student_scores.values()]
+    return _cell_text(point) + (f" | {sum(scores) / len(scores):.1f}" if scores else "")
 
 
 def _cell_text(cell) -> str:
