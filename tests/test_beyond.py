@@ -261,8 +261,15 @@ def test_two_students_and_two_sizes_end_to_end(tmp_path):
     assert outcome is not None
     report = (tmp_path / "run" / "report" / "report.md").read_text()
     assert "Data scaling" in report and "s2" in report
-    # The budget planner reads the run.
+    # The budget planner reads the run, and with 3 IFEval items no PGR is defined: it says so in one line
+    # (exit 2) rather than recommend a number the data does not support. (Plans on defined PGRs:
+    # tests/test_budget_planner.py.)
     plan_json = tmp_path / "budget.json"
+    pgrs = [c.domain_pgr.value for c in results.cells]
     result = CliRunner().invoke(app, ["budget", str(tmp_path / "run"), "--budget", "1", "--json", str(plan_json)])
-    assert result.exit_code == 0, result.output
-    assert "recommendations" in json.loads(plan_json.read_text())
+    if all(value is None for value in pgrs):
+        assert result.exit_code == 2 and "nothing to plan" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1 and not plan_json.exists()
+    else:
+        assert result.exit_code == 0, result.output
+        assert "recommendations" in json.loads(plan_json.read_text())

@@ -341,8 +341,8 @@ PROFILES["tiny-beyond"] = {
         {"name": "gemma", "base": "gemma-3-270m", "recipe": "quickstart"},
     ],
     "reference": {"gold": {"data": {"general": str(agorabench_data("seeds", "general", "gold_constraints.jsonl"))},
-                           "max_examples": 32}},
-    "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 30, "max_tokens": 48, "score_generators": False},
+                           "max_examples": 16}},
+    "evaluation": {"benchmarks": _OFFLINE_BENCHMARKS, "limit": 20, "max_tokens": 32, "score_generators": False},
 }
 
 
