@@ -273,3 +273,26 @@ def test_two_students_and_two_sizes_end_to_end(tmp_path):
     else:
         assert result.exit_code == 0, result.output
         assert "recommendations" in json.loads(plan_json.read_text())
+
+
+def test_analysis_of_a_run_with_several_students_uses_the_first_students_pgr(tmp_path):
+    from agorabench.analysis.table import load_run
+    from agorabench.results import RunResults
+
+    scores = {"label": "x", "model": "x", "scores": {}}
+    cells = [{"generator": g, "method": "response_generation", "domain": "general", "student": s, "status": "done",
+              "data": {"requested": 8, "instances": 8}, "domain_pgr": {"value": v}}
+             for s, g, v in (("s1", "a", 10.0), ("s1", "b", 20.0), ("s2", "a", 30.0), ("s2", "b", 40.0))]
+    results = RunResults.model_validate({
+        "name": "r", "created_at": "now", "student_base": "b1", "recipe": "tiny", "benchmarks": {"general": ["ifeval"]},
+        "base": scores, "reference": scores, "generators": [{"name": "a", "model": "a", "backend": "openai"},
+                                                             {"name": "b", "model": "b", "backend": "openai"}],
+        "cells": cells,
+        "students": [{"name": n, "base_model": n, "recipe": "tiny", "base": scores, "reference": scores}
+                     for n in ("s1", "s2")],
+    })
+    path = tmp_path / "results.json"
+    path.write_text(results.model_dump_json())
+    table = load_run(path)
+    assert sorted((r.generator, r.pgr) for r in table.rows) == [("a", 10.0), ("b", 20.0)]
+    assert any("first of 2 students, s1: 2 cells of the others left out" in n for n in table.notes)

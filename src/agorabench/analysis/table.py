@@ -98,7 +98,11 @@ def load_run(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = N
     problem_solving = {g.name: g.problem_solving for g in results.generators}
     rows: list[Row] = []
     skipped: list[dict[str, str]] = []
-    for cell in results.cells:
+    # One row per dataset: with several students, the first student's PGR (the others' would repeat each
+    # dataset with another student's numbers; `agorabench budget --student` plans by any of them).
+    first = results.students[0].name if len(results.students) > 1 else None
+    cells = [c for c in results.cells if first is None or (c.student or first) == first]
+    for cell in cells:
         ident = {"generator": cell.generator, "method": cell.method, "domain": cell.domain}
         if cell.status != "done":
             skipped.append(
@@ -121,9 +125,12 @@ def load_run(source: Path, metrics: Mapping[str, Mapping[str, float]] | None = N
         rows.append(row)
     table = _with_metrics(rows, metrics, str(path), "run")
     table.skipped = skipped
+    if first is not None:
+        table.notes.append(f"PGR of the first of {len(results.students)} students, {first}: "
+                           f"{len(results.cells) - len(cells)} cells of the others left out")
     if skipped:
         table.notes.append(
-            f"{len(skipped)} of {len(results.cells)} cells skipped (not done, or PGR undefined)"
+            f"{len(skipped)} of {len(cells)} cells skipped (not done, or PGR undefined)"
         )
     return table
 
