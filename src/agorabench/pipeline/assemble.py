@@ -109,14 +109,16 @@ def assemble(plan: Plan, store: ArtifactStore, outcomes: dict[str, Outcome], see
     several = len(plan.students) > 1
     cells: list[Result] = []
     cost_by_generator: dict[str, float] = {}
-    counted: set[str] = set()  # generate stages already costed (every student shares a dataset)
+    datasets: dict[str, DataStats | None] = {}  # generate key -> its stats: read and costed once, whatever the students
     domain_draws: dict[str, dict[tuple[str, str], CellPgr]] = {s.name: {} for s in plan.students}
     for cell in plan.cells:
         status, error = _status([cell.generate, cell.train, *cell.evaluate.values()], outcomes, store)
-        data = _data_stats(cell.generate, store, config.instances)
-        if data is not None and cell.generate.key not in counted:
-            counted.add(cell.generate.key)
-            cost_by_generator[cell.generator] = cost_by_generator.get(cell.generator, 0.0) + data.cost_usd
+        if cell.generate.key not in datasets:
+            datasets[cell.generate.key] = _data_stats(cell.generate, store, config.instances)
+            if datasets[cell.generate.key] is not None:
+                cost = datasets[cell.generate.key].cost_usd
+                cost_by_generator[cell.generator] = cost_by_generator.get(cell.generator, 0.0) + cost
+        data = datasets[cell.generate.key]
         student = _student_scores(cell.evaluate, store)
         base, reference = base_scores[cell.student], reference_scores[cell.student]
         result = Result(generator=cell.generator, method=cell.method, domain=cell.domain,

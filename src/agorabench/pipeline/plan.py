@@ -232,8 +232,8 @@ def build_plan(config: RunConfig) -> Plan:
         reference_training: dict[str, Stage] = {}
         reference_spec = student.reference or config.reference.model
         if reference_spec is not None:
-            field = f"{where}.reference" if student.reference else "reference.model"
-            reference_model = model_to_evaluate(reference_spec, field)
+            named_in = f"{where}.reference" if student.reference else "reference.model"
+            reference_model = model_to_evaluate(reference_spec, named_in)
             reference = {b: eval_stage(student, f"{prefix}reference", b, reference_model) for b in benchmarks}
             label = f"{reference_spec} (reference)"
         else:
